@@ -1,0 +1,3 @@
+export * from "./microservice";
+export * from "./migration-job";
+export * from "./generated-secret";

@@ -1,0 +1,137 @@
+/**
+ * Stack config → one typed, validated object.
+ *
+ * `loadConfig` is pure: it takes the raw config map exactly as the Pulumi
+ * runtime holds it (`pulumi.runtime.allConfig()`: namespaced keys, structured
+ * values as JSON strings), applies defaults with `??`, and reports every
+ * problem at once — full key path and value — before any resource exists.
+ */
+import { ClusterConfig, readCluster } from "./cluster";
+import { CitusConfig, RabbitMqConfig, readCitus, readRabbitMq, readRedis, RedisConfig } from "./data";
+import {
+    ImagesConfig, IngressConfig, MeshConfig, ObservabilityConfig, readImages, readIngress, readMesh,
+    readObservability, readStorage, StorageConfig,
+} from "./edge";
+import { NetworkConfig, readNetwork } from "./network";
+import { AutoscalingConfig, readAutoscaling, readServices, ServiceConfig, ServiceName } from "./services";
+import { ConfigError, Reader } from "./validate";
+
+export { ConfigError } from "./validate";
+export * from "./cluster";
+export * from "./data";
+export * from "./edge";
+export * from "./network";
+export * from "./services";
+
+export const NAMESPACE = "noa";
+
+/** Everything a stack decides. Code holds no per-environment number. */
+export interface NoaConfig {
+    /** The stack's environment; selects the policy pack's thresholds. */
+    environment: "dev" | "prod";
+    /** AWS region (`aws:region`). */
+    region: string;
+    /** `protect`/`retainOnDelete` on stateful resources (KMS keys, bucket, volumes, stateful sets). */
+    protectStateful: boolean;
+    network: NetworkConfig;
+    cluster: ClusterConfig;
+    services: Record<ServiceName, ServiceConfig>;
+    autoscaling: AutoscalingConfig;
+    citus: CitusConfig;
+    redis: RedisConfig;
+    rabbitmq: RabbitMqConfig;
+    ingress: IngressConfig;
+    storage: StorageConfig;
+    images: ImagesConfig;
+    mesh: MeshConfig;
+    observability: ObservabilityConfig;
+}
+
+/** Every `noa:` key this program reads; anything else is a typo or a stale key. */
+const SECTIONS = [
+    "environment", "protectStateful", "network", "cluster", "services", "autoscaling", "citus", "redis",
+    "rabbitmq", "ingress", "storage", "images", "mesh", "observability",
+] as const;
+
+function parseValue(value: string): unknown {
+    const trimmed = value.trim();
+    if (trimmed.startsWith("{") || trimmed.startsWith("[") || trimmed === "true" || trimmed === "false" || /^-?\d+(\.\d+)?$/.test(trimmed)) {
+        try {
+            return JSON.parse(trimmed);
+        } catch {
+            return value;
+        }
+    }
+    return value;
+}
+
+/**
+ * Turns raw stack config into a `NoaConfig`, or throws a `ConfigError`
+ * listing every problem as `noa:<path> (<value>) <what is wrong>`.
+ */
+export function loadConfig(raw: Record<string, string>): NoaConfig {
+    const problems: string[] = [];
+    const values: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(raw)) {
+        if (!key.startsWith(`${NAMESPACE}:`)) continue;
+        const section = key.slice(NAMESPACE.length + 1);
+        if (!(SECTIONS as readonly string[]).includes(section)) {
+            problems.push(`${key} is not a known setting (expected one of ${SECTIONS.map((s) => `${NAMESPACE}:${s}`).join(", ")})`);
+            continue;
+        }
+        values[section] = parseValue(value);
+    }
+    const root = new Reader(problems, NAMESPACE, values, new Set(), ":");
+    const section = (name: (typeof SECTIONS)[number]) => {
+        if (values[name] === undefined) problems.push(`${NAMESPACE}:${name} is required`);
+        return Reader.of(problems, `${NAMESPACE}:${name}`, values[name]);
+    };
+
+    const environment = root.oneOf("environment", ["dev", "prod"] as const);
+    const protectStateful = root.bool("protectStateful");
+    const region = raw["aws:region"];
+    if (!region) problems.push(`aws:region is required`);
+    else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) problems.push(`aws:region (${JSON.stringify(region)}) is not an AWS region name`);
+
+    const config: NoaConfig = {
+        environment,
+        region: region ?? "",
+        protectStateful,
+        network: readNetwork(section("network")),
+        cluster: readCluster(section("cluster")),
+        services: readServices(section("services")),
+        autoscaling: readAutoscaling(section("autoscaling")),
+        citus: readCitus(section("citus")),
+        redis: readRedis(section("redis")),
+        rabbitmq: readRabbitMq(section("rabbitmq")),
+        ingress: readIngress(section("ingress")),
+        storage: readStorage(section("storage")),
+        images: readImages(section("images")),
+        mesh: readMesh(section("mesh")),
+        observability: readObservability(section("observability")),
+    };
+
+    checkPlacement(config, problems);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return config;
+}
+
+/**
+ * Stateful pods are spread one per node (hard host anti-affinity) on the
+ * on-demand base group: more of them than that group can ever have nodes
+ * would leave pods Pending forever.
+ */
+function checkPlacement(config: NoaConfig, problems: string[]): void {
+    const baseMax = config.cluster.nodeGroups?.base?.maxSize;
+    if (!baseMax) return;
+    const redisPods = config.redis.masters * (1 + config.redis.replicasPerMaster);
+    if (redisPods > baseMax) {
+        problems.push(`noa:redis (${config.redis.masters} masters × ${1 + config.redis.replicasPerMaster} = ${redisPods} pods) exceeds noa:cluster.nodeGroups.base.maxSize (${baseMax}): one Redis pod per node cannot be placed`);
+    }
+    if (config.rabbitmq.nodes > baseMax) {
+        problems.push(`noa:rabbitmq.nodes (${config.rabbitmq.nodes}) exceeds noa:cluster.nodeGroups.base.maxSize (${baseMax}): one RabbitMQ node per host cannot be placed`);
+    }
+    if (config.citus.workers > baseMax) {
+        problems.push(`noa:citus.workers (${config.citus.workers}) exceeds noa:cluster.nodeGroups.base.maxSize (${baseMax}): one Citus worker per host cannot be placed`);
+    }
+}

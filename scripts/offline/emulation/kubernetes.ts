@@ -1,0 +1,56 @@
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime";
+import { Emulated, EmulationContext, stableHex } from "./common";
+
+/** Kinds that are cluster-scoped (get no default namespace). */
+const CLUSTER_SCOPED = new Set([
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass", "CustomResourceDefinition",
+    "PersistentVolume", "PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "IngressClass", "APIService",
+]);
+
+/**
+ * `@pulumi/kubernetes`: the provider auto-names objects without
+ * `metadata.name` (logical name + random suffix) and defaults the namespace;
+ * Services and Ingresses get a load-balancer status; Helm releases report
+ * "deployed".
+ */
+export function emulateKubernetes(args: MockResourceArgs, ctx: EmulationContext): Emulated | undefined {
+    if (args.type === "pulumi:providers:kubernetes") {
+        return { id: `${args.name}-provider`, state: { ...args.inputs } };
+    }
+    if (!args.type.startsWith("kubernetes:")) return undefined;
+    const inputs = args.inputs ?? {};
+    const kind = args.type.split(":").pop()!;
+    if (args.type === "kubernetes:helm.sh/v3:Release") {
+        const name = inputs.name ?? `${args.name}-${stableHex(8, ctx.stack, args.name)}`;
+        const namespace = inputs.namespace ?? "default";
+        return {
+            id: `${namespace}/${name}`,
+            state: {
+                ...inputs,
+                name,
+                namespace,
+                status: { name, namespace, chart: inputs.chart, version: inputs.version, status: "deployed", revision: 1 },
+            },
+        };
+    }
+    const metadata = { ...(inputs.metadata ?? {}) };
+    metadata.name = metadata.name ?? `${args.name}-${stableHex(8, ctx.stack, args.type, args.name)}`;
+    if (!CLUSTER_SCOPED.has(kind) && !args.type.includes("/List")) {
+        metadata.namespace = metadata.namespace ?? "default";
+    }
+    metadata.uid = stableHex(32, ctx.stack, args.type, args.name);
+    const state: Record<string, any> = { ...inputs, metadata };
+    if (kind === "Service") {
+        state.spec = { clusterIP: `10.100.${parseInt(stableHex(2, args.name), 16)}.${parseInt(stableHex(2, args.name, "b"), 16)}`, ...(inputs.spec ?? {}) };
+        if (inputs.spec?.type === "LoadBalancer") {
+            state.status = { loadBalancer: { ingress: [{ hostname: `${metadata.name}-${stableHex(10, args.name)}.elb.us-east-1.amazonaws.com` }] } };
+        }
+    }
+    if (kind === "Ingress") {
+        const group = metadata.annotations?.["alb.ingress.kubernetes.io/group.name"] ?? metadata.name;
+        state.status = { loadBalancer: { ingress: [{ hostname: `k8s-${String(group).slice(0, 16)}-${stableHex(10, args.name)}-${parseInt(stableHex(6, args.name), 16)}.us-east-1.elb.amazonaws.com` }] } };
+    }
+    const namespaced = metadata.namespace ? `${metadata.namespace}/` : "";
+    return { id: `${namespaced}${metadata.name}`, state };
+}

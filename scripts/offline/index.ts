@@ -1,0 +1,2 @@
+export { harness, promiseOf, childNames } from "./mocks";
+export type { Registration, InvokeRecord, InstallOptions } from "./mocks";

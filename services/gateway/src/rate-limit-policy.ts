@@ -1,0 +1,207 @@
+import { createHash } from "node:crypto";
+import type { RedisClient } from "@noa/kit";
+import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, type StoreStateListener } from "./rate-limit";
+
+/**
+ * The gateway's rate-limit policy (seed numbers in brackets):
+ *
+ * - **API limit** per client IP on every `/api/*` request [100 req/s].
+ * - **Auth limit** on `POST /api/auth/login`, per client IP *and* per account
+ *   [5 attempts / 15 min]. An attempt is counted before it is forwarded, so
+ *   parallel guesses cannot slip past the counter; a successful login gives its
+ *   IP point back and resets the account's counter, and an attempt that the
+ *   users service could not judge (4xx other than 401/403, 5xx, timeouts) is
+ *   given back on both, so only wrong credentials count.
+ * - **Adaptive strict mode** [seed: "switches to strict mode after threshold
+ *   breaches"]: each window in which an IP goes over the API limit is an
+ *   offence; an IP with `offenceThreshold` offences within `offenceWindow`
+ *   is a repeat offender for `strictModeSeconds` (every further breach starts
+ *   that period again). A repeat offender gets the strict API limit [half] and
+ *   the strict auth limit [3 attempts]. The offender flag is read only when a
+ *   client is already above the strict threshold in the current window, so
+ *   well-behaved clients pay no extra Redis round trip for it.
+ */
+export interface RateLimitSettings {
+  /** API requests allowed per IP per window (seed: 100). */
+  apiPoints: number;
+  /** API window in seconds (seed: 1). */
+  apiDurationSeconds: number;
+  /** API requests per window for repeat offenders (default: half of `apiPoints`). */
+  strictApiPoints: number;
+  /** Login attempts per IP and per account per window (seed: 5). */
+  authPoints: number;
+  /** Auth window in seconds (seed: 900). */
+  authDurationSeconds: number;
+  /** Login attempts per window for repeat offenders (seed strict limit: 3). */
+  strictAuthPoints: number;
+  /** API-limit breaches within `offenceWindowSeconds` that make an IP a repeat offender (default 3). */
+  offenceThreshold: number;
+  /** Window in which breaches are counted, in seconds (default 600). */
+  offenceWindowSeconds: number;
+  /** How long a repeat offender stays in strict mode, in seconds (default 900). */
+  strictModeSeconds: number;
+  /** Namespace of every key this gateway writes (default `gw`). */
+  keyPrefix: string;
+  /** Expected gateway replicas; the local fallback divides every limit by it (default 1). */
+  fallbackDivisor: number;
+  /** Longest wait for Redis before a decision falls back to memory, in ms (default 100). */
+  redisTimeoutMs: number;
+}
+
+/** Which limit turned a request away. */
+export type LimitName = "api" | "api-strict" | "auth-ip" | "auth-account" | "auth-strict";
+
+/** The verdict for one request. */
+export interface Decision {
+  allowed: boolean;
+  /** The limit that rejected the request (when not allowed). */
+  rejectedBy?: LimitName;
+  /** Numbers for the RateLimit-* and Retry-After headers. */
+  limit: number;
+  remaining: number;
+  msBeforeReset: number;
+  /** Whether Redis or the local fallback decided. */
+  store: LimitResult["store"];
+}
+
+/** How a forwarded login ended, from the gateway's point of view. */
+export type LoginOutcome = "succeeded" | "failed" | "not-judged";
+
+export class RateLimitPolicy {
+  readonly state: StoreState;
+  private readonly api: ResilientLimiter;
+  private readonly offences: ResilientLimiter;
+  private readonly authByIp: ResilientLimiter;
+  private readonly authByAccount: ResilientLimiter;
+
+  constructor(
+    private readonly settings: RateLimitSettings,
+    redis: RedisClient,
+    onStoreChange: StoreStateListener,
+    onFallbackDecision?: (reason: FallbackReason) => void,
+  ) {
+    this.state = new StoreState(onStoreChange, onFallbackDecision);
+    const common = {
+      redis,
+      redisTimeoutMs: settings.redisTimeoutMs,
+      fallbackDivisor: settings.fallbackDivisor,
+      state: this.state,
+    };
+    this.api = new ResilientLimiter({
+      ...common,
+      keyPrefix: `${settings.keyPrefix}:api`,
+      points: settings.apiPoints,
+      durationSeconds: settings.apiDurationSeconds,
+    });
+    this.offences = new ResilientLimiter({
+      ...common,
+      // Offences are rare events: every replica must see all of them, so the fallback does not divide.
+      fallbackDivisor: 1,
+      keyPrefix: `${settings.keyPrefix}:offence`,
+      points: settings.offenceThreshold,
+      durationSeconds: settings.offenceWindowSeconds,
+    });
+    this.authByIp = new ResilientLimiter({
+      ...common,
+      keyPrefix: `${settings.keyPrefix}:auth-ip`,
+      points: settings.authPoints,
+      durationSeconds: settings.authDurationSeconds,
+    });
+    this.authByAccount = new ResilientLimiter({
+      ...common,
+      keyPrefix: `${settings.keyPrefix}:auth-account`,
+      points: settings.authPoints,
+      durationSeconds: settings.authDurationSeconds,
+    });
+  }
+
+  /** Counts one API request from `ip`. */
+  async checkApi(ip: string): Promise<Decision> {
+    const result = await this.api.consume(ip);
+    if (result.limited) {
+      // Only the first rejection of a window is an offence, so a flood counts once per window.
+      if (result.consumed === result.limit + 1) await this.recordOffence(ip);
+      return deny("api", result);
+    }
+    const strict = this.scaled(this.settings.strictApiPoints, result);
+    if (result.consumed > strict && (await this.isOffender(ip))) {
+      return deny("api-strict", { ...result, limit: strict, remaining: 0 });
+    }
+    return allow(result);
+  }
+
+  /** Counts one login attempt by `ip` for `account` (if the body named one). */
+  async attemptLogin(ip: string, account: string | undefined): Promise<Decision> {
+    const [byIp, byAccount] = await Promise.all([
+      this.authByIp.consume(ip),
+      account === undefined ? undefined : this.authByAccount.consume(accountKey(account)),
+    ]);
+    if (byIp.limited) return deny("auth-ip", byIp);
+    if (byAccount?.limited) return deny("auth-account", byAccount);
+    const strict = this.scaled(this.settings.strictAuthPoints, byIp);
+    if (byIp.consumed > strict && (await this.isOffender(ip))) {
+      return deny("auth-strict", { ...byIp, limit: strict, remaining: 0 });
+    }
+    const tighter = byAccount && byAccount.remaining < byIp.remaining ? byAccount : byIp;
+    return allow(tighter);
+  }
+
+  /** Settles a login attempt counted by `attemptLogin`. */
+  async finishLogin(ip: string, account: string | undefined, outcome: LoginOutcome): Promise<void> {
+    if (outcome === "failed") return;
+    const key = account === undefined ? undefined : accountKey(account);
+    await Promise.all([
+      this.authByIp.reward(ip),
+      key === undefined
+        ? undefined
+        : outcome === "succeeded"
+          ? this.authByAccount.reset(key)
+          : this.authByAccount.reward(key),
+    ]);
+  }
+
+  /** True while `ip` is in strict mode. */
+  async isOffender(ip: string): Promise<boolean> {
+    const offences = await this.offences.peek(ip);
+    return offences !== undefined && offences.consumed >= this.settings.offenceThreshold;
+  }
+
+  private async recordOffence(ip: string): Promise<void> {
+    const offences = await this.offences.consume(ip);
+    if (offences.consumed >= this.settings.offenceThreshold) {
+      // Blocking the offence key holds it above the threshold for the whole strict period.
+      await this.offences.block(ip, this.settings.strictModeSeconds);
+    }
+  }
+
+  /** The strict limit in the store that answered (the fallback divides it like every limit). */
+  private scaled(points: number, result: LimitResult): number {
+    return result.store === "redis" ? points : Math.max(1, Math.floor(points / this.settings.fallbackDivisor));
+  }
+}
+
+/** Accounts are keyed by a digest of the normalised e-mail: no addresses in Redis. */
+export function accountKey(account: string): string {
+  return createHash("sha256").update(account.trim().toLowerCase()).digest("base64url").slice(0, 22);
+}
+
+function allow(result: LimitResult): Decision {
+  return {
+    allowed: true,
+    limit: result.limit,
+    remaining: result.remaining,
+    msBeforeReset: result.msBeforeReset,
+    store: result.store,
+  };
+}
+
+function deny(rejectedBy: LimitName, result: LimitResult): Decision {
+  return {
+    allowed: false,
+    rejectedBy,
+    limit: result.limit,
+    remaining: 0,
+    msBeforeReset: result.msBeforeReset,
+    store: result.store,
+  };
+}

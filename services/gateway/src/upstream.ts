@@ -1,0 +1,134 @@
+import CircuitBreaker from "opossum";
+import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
+import type { Logger } from "@noa/kit";
+
+/**
+ * One upstream service: a keep-alive connection pool (undici) behind a circuit
+ * breaker (opossum).
+ *
+ * The breaker counts connection errors, timeouts and 5xx answers as failures.
+ * A 5xx answer is still forwarded to the client as the upstream sent it; only
+ * while the breaker is open does the gateway answer 503 itself, without
+ * touching the upstream, until `resetTimeoutMs` lets one trial request through
+ * (half-open) and a success closes it again.
+ */
+export interface UpstreamOptions {
+  /** Name used in logs, metrics and error bodies (`users`, `workflows`, `storage`). */
+  name: string;
+  /** Base URL, e.g. `http://users.noa.svc.cluster.local:8080`; only its origin is used. */
+  url: string;
+  /** Time allowed for the response headers, and between body chunks, in ms (default 5000). */
+  timeoutMs: number;
+  /** Keep-alive connections per gateway process to this upstream (default 128). */
+  connections?: number;
+  /** Failure percentage within the rolling window that opens the breaker (default 50). */
+  errorThresholdPercentage?: number;
+  /** Requests within the rolling window before the breaker may open (default 20). */
+  volumeThreshold?: number;
+  /** Length of the breaker's rolling statistics window in ms (default 10000). */
+  rollingWindowMs?: number;
+  /** How long the breaker stays open before a trial request, in ms (default 10000). */
+  resetTimeoutMs?: number;
+  logger: Logger;
+}
+
+/** Numeric breaker state for the `gateway_circuit_state` gauge. */
+export const CIRCUIT_STATE = { closed: 0, half_open: 1, open: 2 } as const;
+export type CircuitState = keyof typeof CIRCUIT_STATE;
+
+/** A 5xx answer: a failure for the breaker, but still the response to forward. */
+export class UpstreamServerError extends Error {
+  constructor(readonly response: Dispatcher.ResponseData) {
+    super(`upstream answered ${response.statusCode}`);
+    this.name = "UpstreamServerError";
+  }
+}
+
+/** Why the gateway could not get an answer; maps to the status it sends. */
+export type UpstreamFailure =
+  | { status: 503; reason: "circuit_open"; message: string }
+  | { status: 504; reason: "upstream_timeout"; message: string }
+  | { status: 502; reason: "upstream_unreachable"; message: string };
+
+export class Upstream {
+  readonly name: string;
+  readonly origin: string;
+  readonly resetTimeoutMs: number;
+  private readonly pool: Pool;
+  private readonly breaker: CircuitBreaker<[Dispatcher.RequestOptions], Dispatcher.ResponseData>;
+  private readonly timeoutMs: number;
+
+  constructor(options: UpstreamOptions) {
+    this.name = options.name;
+    this.origin = new URL(options.url).origin;
+    this.timeoutMs = options.timeoutMs;
+    this.resetTimeoutMs = options.resetTimeoutMs ?? 10_000;
+    this.pool = new Pool(this.origin, {
+      connections: options.connections ?? 128,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+    this.breaker = new CircuitBreaker(
+      async (request: Dispatcher.RequestOptions) => {
+        const response = await this.pool.request(request);
+        if (response.statusCode >= 500) throw new UpstreamServerError(response);
+        return response;
+      },
+      {
+        name: options.name,
+        // undici's own headers/body timeouts abort the request; a second timer here would only duplicate them.
+        timeout: false,
+        errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+        volumeThreshold: options.volumeThreshold ?? 20,
+        rollingCountTimeout: options.rollingWindowMs ?? 10_000,
+        resetTimeout: this.resetTimeoutMs,
+        // Percentile tracking costs a sort per bucket; Prometheus histograms already give latency.
+        rollingPercentilesEnabled: false,
+      },
+    );
+    const log = options.logger.child({ upstream: options.name });
+    this.breaker.on("open", () => log.warn({ circuit: "open" }, `circuit to ${options.name} opened: failing fast with 503`));
+    this.breaker.on("halfOpen", () => log.info({ circuit: "half_open" }, `circuit to ${options.name} half-open: trying one request`));
+    this.breaker.on("close", () => log.info({ circuit: "closed" }, `circuit to ${options.name} closed: upstream recovered`));
+  }
+
+  get state(): CircuitState {
+    if (this.breaker.opened) return "open";
+    if (this.breaker.halfOpen) return "half_open";
+    return "closed";
+  }
+
+  /**
+   * Sends one request. Resolves with the upstream's response (any status,
+   * body unread) or with the failure the gateway must answer instead.
+   */
+  async send(request: Omit<Dispatcher.RequestOptions, "origin">): Promise<Dispatcher.ResponseData | UpstreamFailure> {
+    try {
+      return await this.breaker.fire({ ...request, origin: this.origin });
+    } catch (error) {
+      if (error instanceof UpstreamServerError) return error.response;
+      return this.failure(error);
+    }
+  }
+
+  private failure(error: unknown): UpstreamFailure {
+    const code = (error as { code?: string }).code;
+    if (code === "EOPENBREAKER") {
+      return { status: 503, reason: "circuit_open", message: `${this.name} is failing; retry after the circuit resets` };
+    }
+    if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+      return { status: 504, reason: "upstream_timeout", message: `${this.name} did not answer within ${this.timeoutMs} ms` };
+    }
+    return { status: 502, reason: "upstream_unreachable", message: `${this.name} could not be reached (${code ?? "error"})` };
+  }
+
+  async close(): Promise<void> {
+    this.breaker.shutdown();
+    await this.pool.close();
+  }
+}
+
+export function isFailure(value: Dispatcher.ResponseData | UpstreamFailure): value is UpstreamFailure {
+  return "reason" in value;
+}

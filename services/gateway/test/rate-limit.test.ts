@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import type { RedisClient } from "@noa/kit";
+import { RateLimitPolicy, type RateLimitSettings } from "../src/rate-limit-policy";
+import type { LimiterStore } from "../src/rate-limit";
+import { deadCluster, readyCluster, ThrowawayClusterNode, uniquePrefix, waitFor } from "./support/redis";
+
+function settings(overrides: Partial<RateLimitSettings> = {}): RateLimitSettings {
+  return {
+    apiPoints: 10,
+    apiDurationSeconds: 30,
+    strictApiPoints: 5,
+    authPoints: 5,
+    authDurationSeconds: 900,
+    strictAuthPoints: 3,
+    offenceThreshold: 2,
+    offenceWindowSeconds: 60,
+    strictModeSeconds: 60,
+    keyPrefix: uniquePrefix("rl"),
+    fallbackDivisor: 1,
+    redisTimeoutMs: 200,
+    ...overrides,
+  };
+}
+
+function recorder() {
+  const transitions: LimiterStore[] = [];
+  return { transitions, listener: (store: LimiterStore) => void transitions.push(store) };
+}
+
+describe("rate limits on the shared Redis Cluster", function () {
+  const clients: RedisClient[] = [];
+  const client = async () => {
+    const cluster = await readyCluster();
+    clients.push(cluster);
+    return cluster;
+  };
+  after(() => clients.forEach((cluster) => cluster.disconnect()));
+
+  it("one API limit holds across two gateways with their own Redis clients: combined traffic is limited", async () => {
+    const shared = settings();
+    const first = new RateLimitPolicy(shared, await client(), () => {});
+    const second = new RateLimitPolicy(shared, await client(), () => {});
+    const verdicts: boolean[][] = [[], []];
+    for (let i = 0; i < 10; i++) {
+      verdicts[0].push((await first.checkApi("198.51.100.1")).allowed);
+      verdicts[1].push((await second.checkApi("198.51.100.1")).allowed);
+    }
+    // 20 requests, 10 allowed in all: each gateway let through 5, although each alone would allow 10.
+    assert.deepEqual(verdicts[0], [...Array(5).fill(true), ...Array(5).fill(false)]);
+    assert.deepEqual(verdicts[1], [...Array(5).fill(true), ...Array(5).fill(false)]);
+    const rejected = await second.checkApi("198.51.100.1");
+    assert.equal(rejected.rejectedBy, "api");
+    assert.equal(rejected.store, "redis");
+    assert.ok(rejected.msBeforeReset > 25_000 && rejected.msBeforeReset <= 30_000, `reset in ${rejected.msBeforeReset} ms`);
+    // Another client is untouched.
+    assert.equal((await first.checkApi("198.51.100.2")).allowed, true);
+  });
+
+  it("allows 5 failed logins per IP, then answers 429 until the 15-minute window ends", async () => {
+    const policy = new RateLimitPolicy(settings(), await client(), () => {});
+    for (let i = 0; i < 5; i++) {
+      const attempt = await policy.attemptLogin("198.51.100.3", `victim${i}@example.com`);
+      assert.equal(attempt.allowed, true, `attempt ${i + 1}`);
+      assert.equal(attempt.remaining, 4 - i);
+      await policy.finishLogin("198.51.100.3", `victim${i}@example.com`, "failed");
+    }
+    const sixth = await policy.attemptLogin("198.51.100.3", "someone-new@example.com");
+    assert.equal(sixth.allowed, false);
+    assert.equal(sixth.rejectedBy, "auth-ip");
+    assert.ok(sixth.msBeforeReset > 890_000, `reset in ${sixth.msBeforeReset} ms`);
+  });
+
+  it("limits one account across many IPs, and a successful login resets the account", async () => {
+    const policy = new RateLimitPolicy(settings(), await client(), () => {});
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await policy.attemptLogin(`203.0.113.${i}`, "Target@Example.com")).allowed, true);
+      await policy.finishLogin(`203.0.113.${i}`, "Target@Example.com", "failed");
+    }
+    // The right password on the 5th try: its attempt is given back and the account starts afresh.
+    assert.equal((await policy.attemptLogin("203.0.113.50", "target@example.com")).allowed, true);
+    await policy.finishLogin("203.0.113.50", "target@example.com", "succeeded");
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await policy.attemptLogin(`203.0.113.${100 + i}`, " TARGET@example.com ")).allowed, true, `attempt ${i + 1} after reset`);
+      await policy.finishLogin(`203.0.113.${100 + i}`, " TARGET@example.com ", "failed");
+    }
+    const blocked = await policy.attemptLogin("203.0.113.200", "target@example.com");
+    assert.equal(blocked.rejectedBy, "auth-account");
+  });
+
+  it("does not count a login the users service could not judge", async () => {
+    const policy = new RateLimitPolicy(settings(), await client(), () => {});
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await policy.attemptLogin("198.51.100.4", "a@example.com")).allowed, true);
+      await policy.finishLogin("198.51.100.4", "a@example.com", "not-judged");
+    }
+  });
+
+  it("puts a repeat offender into strict mode: half the API limit and 3 login attempts", async function () {
+    this.timeout(10_000);
+    const policy = new RateLimitPolicy(settings({ apiDurationSeconds: 1 }), await client(), () => {});
+    const offender = "192.0.2.66";
+    // Two windows in which the limit is breached make two offences (a burst of 12 counts once per window).
+    for (let window = 0; window < 2; window++) {
+      if (window > 0) await new Promise((resolve) => setTimeout(resolve, 1100));
+      for (let i = 0; i < 12; i++) await policy.checkApi(offender);
+    }
+    assert.equal(await policy.isOffender(offender), true);
+    assert.equal(await policy.isOffender("192.0.2.67"), false);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const verdicts = [];
+    for (let i = 0; i < 7; i++) verdicts.push(await policy.checkApi(offender));
+    assert.deepEqual(verdicts.map((d) => d.allowed), [true, true, true, true, true, false, false]);
+    assert.equal(verdicts[5].rejectedBy, "api-strict");
+    assert.equal(verdicts[5].limit, 5);
+    // A well-behaved neighbour keeps the normal limit.
+    for (let i = 0; i < 10; i++) assert.equal((await policy.checkApi("192.0.2.67")).allowed, true);
+    for (let i = 0; i < 3; i++) assert.equal((await policy.attemptLogin(offender, undefined)).allowed, true);
+    assert.equal((await policy.attemptLogin(offender, undefined)).rejectedBy, "auth-strict");
+  });
+});
+
+describe("rate limits without Redis", function () {
+  it("falls back to the local limiter, divided by the expected replicas, and reports it once", async () => {
+    const cluster = await deadCluster();
+    const { transitions, listener } = recorder();
+    const policy = new RateLimitPolicy(settings({ fallbackDivisor: 2 }), cluster, listener);
+    const verdicts = [];
+    for (let i = 0; i < 7; i++) verdicts.push(await policy.checkApi("198.51.100.9"));
+    assert.deepEqual(verdicts.map((d) => d.allowed), [true, true, true, true, true, false, false]);
+    assert.ok(verdicts.every((d) => d.store === "memory"));
+    assert.equal(verdicts[5].limit, 5);
+    assert.deepEqual(transitions, ["memory"]);
+    assert.equal(policy.state.store, "memory");
+    assert.match(policy.state.reason ?? "", /not ready/);
+    cluster.disconnect();
+  });
+
+  it("keeps answering while its Redis Cluster goes down, and shares limits again once it is back", async function () {
+    this.timeout(30_000);
+    const node = await ThrowawayClusterNode.start();
+    const cluster = await readyCluster(node.nodes);
+    const { transitions, listener } = recorder();
+    const policy = new RateLimitPolicy(settings({ apiPoints: 1000 }), cluster, listener);
+    try {
+      assert.equal((await policy.checkApi("198.51.100.10")).store, "redis");
+      await node.down();
+      const during = [];
+      for (let i = 0; i < 20; i++) during.push(await policy.checkApi("198.51.100.10"));
+      assert.ok(during.every((d) => d.allowed && d.store === "memory"));
+      assert.deepEqual(transitions, ["memory"], "one transition logged, not one per request");
+      await node.up();
+      await waitFor(async () => (await policy.checkApi("198.51.100.10")).store === "redis", "Redis decisions again");
+      // The state follows after a second of answers without failures.
+      await waitFor(async () => (await policy.checkApi("198.51.100.10")) && transitions.length === 2, "the recovery transition");
+      assert.deepEqual(transitions, ["memory", "redis"]);
+    } finally {
+      cluster.disconnect();
+      await node.destroy();
+    }
+  });
+});

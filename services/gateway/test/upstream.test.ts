@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { createLogger } from "@noa/kit";
+import { isFailure, Upstream } from "../src/upstream";
+import { freePort } from "./support/redis";
+import { FakeUpstream } from "./support/upstream-server";
+
+const logger = createLogger("gateway-test", "silent");
+
+describe("Upstream circuit breaker", () => {
+  let fake: FakeUpstream;
+  let upstream: Upstream;
+  beforeEach(async () => {
+    fake = await FakeUpstream.start();
+    upstream = new Upstream({ name: "users", url: fake.url, timeoutMs: 300, volumeThreshold: 4, errorThresholdPercentage: 50, resetTimeoutMs: 400, logger });
+  });
+  afterEach(async () => {
+    await upstream.close();
+    await fake.close();
+  });
+
+  const get = async () => {
+    const result = await upstream.send({ method: "GET", path: "/api/users/me", headers: {} });
+    if (!isFailure(result)) await result.body.dump();
+    return isFailure(result) ? result : { status: result.statusCode };
+  };
+
+  it("forwards 5xx answers while closed, opens after enough failures, then fails fast without calling the upstream", async () => {
+    assert.deepEqual(await get(), { status: 200 });
+    fake.mode = "fail";
+    // A slow failing upstream, so that "fails fast" means something: the open circuit must not wait for it.
+    fake.delayMs = 300;
+    // 1 success + 2 failures: 3 requests, below the volume threshold of 4, so still closed.
+    for (let i = 0; i < 2; i++) assert.deepEqual(await get(), { status: 500 });
+    assert.equal(upstream.state, "closed");
+    // The 4th request fails too: 75 % failures over 4 requests opens it; the 500 itself is still forwarded.
+    assert.deepEqual(await get(), { status: 500 });
+    assert.equal(upstream.state, "open");
+    const calls = fake.seen.length;
+    const started = performance.now();
+    const failure = await get();
+    assert.ok(performance.now() - started < 150, "an open circuit answers without waiting for the 300 ms upstream");
+    assert.equal(fake.seen.length, calls, "an open circuit does not reach the upstream");
+    assert.deepEqual(failure, { status: 503, reason: "circuit_open", message: "users is failing; retry after the circuit resets" });
+  });
+
+  it("half-opens after the reset timeout and closes when the trial request succeeds", async () => {
+    fake.mode = "fail";
+    for (let i = 0; i < 4; i++) await get();
+    assert.equal(upstream.state, "open");
+    fake.mode = "ok";
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    assert.equal(upstream.state, "half_open");
+    assert.deepEqual(await get(), { status: 200 });
+    assert.equal(upstream.state, "closed");
+  });
+
+  it("stays open when the trial request fails again", async () => {
+    fake.mode = "fail";
+    for (let i = 0; i < 4; i++) await get();
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    assert.deepEqual(await get(), { status: 500 });
+    assert.equal(upstream.state, "open");
+  });
+
+  it("answers 504 when the upstream does not answer in time, and counts it as a failure", async () => {
+    fake.mode = "hang";
+    const started = performance.now();
+    const failure = await get();
+    assert.ok(performance.now() - started >= 290, "waited for the timeout");
+    assert.deepEqual(failure, { status: 504, reason: "upstream_timeout", message: "users did not answer within 300 ms" });
+  });
+});
+
+describe("Upstream that cannot be reached", () => {
+  it("answers 502 naming the upstream and the error code", async () => {
+    const upstream = new Upstream({ name: "storage", url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 300, logger });
+    const result = await upstream.send({ method: "GET", path: "/api/storage/x", headers: {} });
+    assert.deepEqual(result, { status: 502, reason: "upstream_unreachable", message: "storage could not be reached (ECONNREFUSED)" });
+    await upstream.close();
+  });
+});

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { HttpError, createHttpServer, createMetrics, z, type HealthCheck } from '../index.js';
+import { createCapturingLogger } from '../testing/index.js';
+
+function build(checks: HealthCheck[] = [], bodyLimit?: number) {
+  const { logger, lines } = createCapturingLogger('kit-http');
+  const metrics = createMetrics('kit-http');
+  const app = createHttpServer({ service: 'kit-http', logger, metrics, checks, bodyLimit });
+  app.post(
+    '/things',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: { name: { type: 'string', minLength: 1 } },
+        },
+      },
+    },
+    async (request) => ({ got: request.body }),
+  );
+  app.get('/items/:id', async (request) => {
+    const params = z.object({ id: z.uuid() }).parse(request.params);
+    return { id: params.id };
+  });
+  app.get('/conflict', async () => {
+    throw new HttpError(409, 'already exists', { field: 'email' });
+  });
+  app.get('/boom', async () => {
+    throw new Error('secret internals: password=hunter2');
+  });
+  return { app, lines, metrics };
+}
+
+describe('createHttpServer', () => {
+  it('answers unknown routes with a JSON 404 carrying the request id', async () => {
+    const { app } = build();
+    const res = await app.inject({ method: 'GET', url: '/nope?x=1' });
+    assert.equal(res.statusCode, 404);
+    assert.deepEqual(res.json(), {
+      statusCode: 404,
+      error: 'Not Found',
+      message: 'no route for GET /nope',
+      requestId: res.headers['x-request-id'],
+    });
+  });
+
+  it('keeps a well-formed incoming x-request-id and replaces a malformed one', async () => {
+    const { app } = build();
+    const kept = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'abc-123' } });
+    assert.equal(kept.headers['x-request-id'], 'abc-123');
+    const replaced = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'bad id\u0000' } });
+    assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+  });
+
+  it('maps schema validation failures to 400 with the reason', async () => {
+    const { app } = build();
+    const res = await app.inject({ method: 'POST', url: '/things', payload: { name: '' } });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error, 'Bad Request');
+    assert.equal(res.json().message, 'body/name must NOT have fewer than 1 characters');
+  });
+
+  it('maps zod errors to 400 naming the field', async () => {
+    const { app } = build();
+    const res = await app.inject({ method: 'GET', url: '/items/not-a-uuid' });
+    assert.equal(res.statusCode, 400);
+    assert.match(res.json().message, /^id: Invalid UUID/);
+  });
+
+  it('answers malformed JSON with 400 and oversized bodies with 413', async () => {
+    const { app } = build([], 64);
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/things',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": ',
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().error, 'Bad Request');
+    const big = await app.inject({ method: 'POST', url: '/things', payload: { name: 'x'.repeat(100) } });
+    assert.equal(big.statusCode, 413);
+    assert.equal(big.json().error, 'Payload Too Large');
+  });
+
+  it('passes HttpError status and details through, and hides 500 internals while logging them', async () => {
+    const { app, lines } = build();
+    const conflict = await app.inject({ method: 'GET', url: '/conflict' });
+    assert.equal(conflict.statusCode, 409);
+    assert.equal(conflict.json().message, 'already exists');
+    assert.equal(conflict.json().field, 'email');
+    const boom = await app.inject({ method: 'GET', url: '/boom' });
+    assert.equal(boom.statusCode, 500);
+    assert.equal(boom.json().message, 'Internal Server Error');
+    const logged = lines.find((l) => l['msg'] === 'request failed');
+    assert.ok(logged, 'the 500 is logged');
+    assert.equal(logged['requestId'], boom.headers['x-request-id']);
+    assert.equal((logged['err'] as { message: string }).message, 'secret internals: password=hunter2');
+  });
+
+  it('records request metrics by route template, not for probes', async () => {
+    const { app, metrics } = build();
+    await app.inject({ method: 'GET', url: '/conflict' });
+    await app.inject({ method: 'GET', url: '/conflict' });
+    await app.inject({ method: 'GET', url: '/health' });
+    await app.inject({ method: 'GET', url: '/items/3f1c1f7e-9a52-4c2e-8d1e-1a2b3c4d5e6f' });
+    const counter = await metrics.httpRequestsTotal.get();
+    const series = counter.values.map((v) => `${v.labels.method} ${v.labels.route} ${v.labels.status_code} ${v.value}`).sort();
+    assert.deepEqual(series, ['GET /conflict 409 2', 'GET /items/:id 200 1']);
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /^text\/plain/);
+    const countLine = res.body.split('\n').find((l) => l.startsWith('http_request_duration_seconds_count{') && l.includes('route="/conflict"'));
+    assert.ok(countLine, 'a latency histogram series for /conflict');
+    assert.match(countLine, /service="kit-http"/);
+    assert.match(countLine, /status_code="409"/);
+    assert.match(countLine, / 2$/);
+    assert.match(res.body, /nodejs_eventloop_lag_seconds/);
+  });
+
+  it('reports startup only after markStarted', async () => {
+    const { app } = build();
+    assert.equal((await app.inject({ method: 'GET', url: '/health/startup' })).statusCode, 503);
+    app.markStarted();
+    assert.equal((await app.inject({ method: 'GET', url: '/health/startup' })).statusCode, 200);
+    assert.equal(app.started, true);
+  });
+
+  it('readiness: 200 with per-dependency details, 503 naming the failed one, degraded and non-critical stay 200', async () => {
+    let pgUp = true;
+    const checks: HealthCheck[] = [
+      {
+        name: 'postgres',
+        check: async () => {
+          if (!pgUp) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+          return { idle: 1 };
+        },
+      },
+      { name: 'redis', check: async () => ({ status: 'degraded', fallback: 'in-memory limiter' }) },
+      { name: 'search', critical: false, check: async () => Promise.reject(new Error('down')) },
+    ];
+    const { app } = build(checks);
+    const ok = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(ok.statusCode, 200);
+    const okBody = ok.json();
+    assert.equal(okBody.status, 'degraded');
+    assert.equal(okBody.checks.postgres.status, 'ok');
+    assert.equal(okBody.checks.postgres.idle, 1);
+    assert.equal(okBody.checks.redis.status, 'degraded');
+    assert.equal(okBody.checks.redis.fallback, 'in-memory limiter');
+    assert.equal(okBody.checks.search.status, 'fail');
+    pgUp = false;
+    const down = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(down.statusCode, 503);
+    assert.equal(down.json().status, 'fail');
+    assert.deepEqual(
+      { status: down.json().checks.postgres.status, error: down.json().checks.postgres.error },
+      { status: 'fail', error: 'connect ECONNREFUSED 127.0.0.1:5432' },
+    );
+  });
+
+  it('readiness fails a check that hangs past its timeout', async () => {
+    const { app } = build([{ name: 'slow', timeoutMs: 50, check: () => new Promise(() => undefined) }]);
+    const res = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(res.statusCode, 503);
+    assert.equal(res.json().checks.slow.error, 'timed out after 50 ms');
+  });
+
+  it('logs requests only when asked, with credentials redacted', async () => {
+    const { logger, lines } = createCapturingLogger('kit-http');
+    const app = createHttpServer({ service: 'kit-http', logger, metrics: createMetrics('kit-http'), logRequests: true });
+    app.post('/login', async (request) => {
+      // What a careless handler might log: the whole request and the body.
+      request.log.info({ headers: request.headers, password: (request.body as { password: string }).password }, 'handler logged');
+      return { ok: true };
+    });
+    await app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { authorization: 'Bearer very-secret-token', cookie: 'session=abc' },
+      payload: { password: 'hunter2' },
+    });
+    assert.doesNotMatch(JSON.stringify(lines), /very-secret-token|session=abc|hunter2/);
+    const logged = lines.find((l) => l['msg'] === 'handler logged') as { headers: Record<string, string>; password: string };
+    assert.equal(logged.headers['authorization'], '[redacted]');
+    assert.equal(logged.headers['cookie'], '[redacted]');
+    assert.equal(logged.password, '[redacted]');
+    assert.ok(lines.some((l) => l['msg'] === 'incoming request'));
+    assert.ok(lines.some((l) => l['msg'] === 'request completed'));
+
+    const quiet = build();
+    await quiet.app.inject({ method: 'GET', url: '/health' });
+    assert.equal(quiet.lines.length, 0, 'no per-request lines by default');
+  });
+});

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { FastifyInstance } from 'fastify';
+import { startHarness, type Harness } from './harness';
+
+describe('storage API against PostgreSQL and an S3-compatible server', function () {
+  this.timeout(30_000);
+  let harness: Harness;
+  let app: FastifyInstance;
+  let s3: S3Client;
+  let bucket: string;
+  const alice = randomUUID();
+  const bob = randomUUID();
+  const as = (user: string) => ({ 'x-user-id': user });
+
+  before(async () => {
+    harness = await startHarness('storage_api', { maxUploadBytes: 1024 });
+    ({ app, s3, bucket } = harness);
+  });
+
+  after(async () => {
+    await harness?.close();
+  });
+
+  const requestUpload = (user: string, body: unknown) => app.inject({ method: 'POST', url: '/api/storage/uploads', headers: as(user), payload: body as object });
+
+  it('issues a presigned PUT, then a presigned GET that returns the same bytes to the owner', async () => {
+    const content = Buffer.from('%PDF-1.7 quarterly numbers');
+    const res = await requestUpload(alice, { fileName: '../Q3 Report (final).pdf', contentType: 'application/pdf', size: content.length, type: 'documents' });
+    assert.equal(res.statusCode, 201);
+    const created = res.json();
+    const today = new Date().toISOString().slice(0, 10);
+    assert.equal(created.key, `documents/${today}/${created.id}-Q3-Report-final.pdf`);
+    assert.equal(created.fileName, '../Q3 Report (final).pdf');
+    assert.equal(created.size, content.length);
+    assert.equal(created.upload.method, 'PUT');
+
+    const put = await fetch(created.upload.url, { method: 'PUT', headers: created.upload.headers, body: content });
+    assert.equal(put.status, 200, await put.text());
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: created.key }));
+    assert.equal(head.ContentType, 'application/pdf');
+
+    const got = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(got.statusCode, 200);
+    const download = await fetch(got.json().download.url);
+    assert.equal(download.status, 200);
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), content);
+    assert.match(download.headers.get('content-disposition') ?? '', /attachment; filename="..\/Q3 Report \(final\).pdf"/);
+  });
+
+  it('signs the content type and length, so S3 refuses an upload of another size or type', async () => {
+    // s3rver does not verify SigV4 signatures, so this checks what S3 verifies: the signed headers.
+    const created = (await requestUpload(alice, { fileName: 'a.txt', contentType: 'text/plain', size: 4 })).json();
+    const url = new URL(created.upload.url);
+    assert.equal(url.searchParams.get('X-Amz-SignedHeaders'), 'content-length;content-type;host');
+    assert.equal(url.searchParams.get('X-Amz-Expires'), '120');
+    assert.equal(url.pathname, `/${bucket}/${created.key}`);
+    assert.deepEqual([...url.searchParams.keys()].filter((k) => k.toLowerCase().startsWith('x-amz-checksum')), [], 'no checksum of an empty body');
+    assert.deepEqual(created.upload.headers, { 'content-type': 'text/plain', 'content-length': '4' });
+  });
+
+  it("answers 404 for another user's object and does not sign a URL for it", async () => {
+    const created = (await requestUpload(alice, { fileName: 'secret.txt', contentType: 'text/plain', size: 3 })).json();
+    const theirs = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(bob) });
+    const missing = await app.inject({ method: 'GET', url: `/api/storage/objects/${randomUUID()}`, headers: as(bob) });
+    assert.equal(theirs.statusCode, 404);
+    const { requestId: _a, ...theirBody } = theirs.json();
+    const { requestId: _b, ...missingBody } = missing.json();
+    assert.deepEqual(theirBody, missingBody);
+    assert.equal(theirs.body.includes('X-Amz-Signature'), false);
+    const del = await app.inject({ method: 'DELETE', url: `/api/storage/objects/${created.id}`, headers: as(bob) });
+    assert.equal(del.statusCode, 404);
+    const mine = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(mine.statusCode, 200);
+  });
+
+  it('lists only the caller\'s objects, newest first, page by page', async () => {
+    const carol = randomUUID();
+    const ids: string[] = [];
+    for (const name of ['one.png', 'two.png', 'three.png']) ids.push((await requestUpload(carol, { fileName: name, contentType: 'image/png', size: 10, type: 'images' })).json().id);
+    const first = (await app.inject({ method: 'GET', url: '/api/storage/objects?limit=2', headers: as(carol) })).json();
+    const second = (await app.inject({ method: 'GET', url: `/api/storage/objects?limit=2&cursor=${first.nextCursor}`, headers: as(carol) })).json();
+    assert.deepEqual([...first.items, ...second.items].map((o: any) => o.id), [...ids].reverse());
+    assert.equal(second.nextCursor, null);
+    assert.ok(first.items.every((o: any) => o.key.startsWith('images/')));
+  });
+
+  it('deletes the object from S3 and its metadata', async () => {
+    const created = (await requestUpload(alice, { fileName: 'bye.txt', contentType: 'text/plain', size: 3 })).json();
+    assert.equal((await fetch(created.upload.url, { method: 'PUT', headers: created.upload.headers, body: 'bye' })).status, 200);
+    const del = await app.inject({ method: 'DELETE', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(del.statusCode, 204);
+    await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: created.key })), (err: Error) => err.name === 'NotFound');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) })).statusCode, 404);
+  });
+
+  it('rejects bad input with 400 naming the field and value', async () => {
+    const cases: [unknown, string][] = [
+      [{ fileName: 'a', contentType: 'text/plain', size: 2048 }, 'body.size (2048): must be at most 1024 bytes'],
+      [{ fileName: 'a', contentType: 'not a type', size: 1 }, 'body.contentType ("not a type"): must be a MIME type such as image/png'],
+      [{ fileName: 'a', contentType: 'text/plain', size: 1, type: 'secrets' }, 'body.type ("secrets"): '],
+      [{ contentType: 'text/plain', size: 1 }, 'body.fileName: '],
+    ];
+    for (const [body, prefix] of cases) {
+      const res = await requestUpload(alice, body);
+      assert.equal(res.statusCode, 400, JSON.stringify(body));
+      assert.ok(res.json().message.startsWith(prefix), res.json().message);
+    }
+    assert.equal((await app.inject({ method: 'GET', url: '/api/storage/objects/nope', headers: as(alice) })).json().message, 'params.id (nope) must be a UUID');
+    assert.equal((await app.inject({ method: 'GET', url: '/api/storage/objects' })).statusCode, 401);
+  });
+
+  it('reports PostgreSQL and the bucket on /health/ready', async () => {
+    const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(ready.statusCode, 200);
+    assert.equal(ready.json().checks.postgres.status, 'ok');
+    assert.equal(ready.json().checks.s3.status, 'ok');
+  });
+});

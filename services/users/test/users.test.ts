@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict';
+import { closeRedis, createLogger, createRedis, waitForRedis } from '@noa/kit';
+import { startTcpProxy } from '@noa/kit/testing';
+import { createDecoder, createSigner } from 'fast-jwt';
+import { profileKey } from '../index.js';
+import { JWT, startHarness, type Harness } from './harness.js';
+
+const decode = createDecoder();
+
+describe('users service', function () {
+  this.timeout(30_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness('users');
+  });
+  after(async () => h?.close());
+
+  let n = 0;
+  /** A fresh email per call so tests do not depend on each other. */
+  const email = (tag: string) => `${tag}.${++n}@example.com`;
+
+  async function signup(body: Record<string, unknown>) {
+    return h.app.inject({ method: 'POST', url: '/api/auth/signup', payload: body });
+  }
+
+  describe('POST /api/auth/signup', () => {
+    it('creates the user with a normalised email, a scrypt hash and an access token', async () => {
+      const address = email('Ada');
+      const res = await signup({ email: address.toUpperCase(), password: 'correct horse battery', displayName: 'Ada' });
+      assert.equal(res.statusCode, 201);
+      const body = res.json();
+      assert.equal(body.user.email, address.toLowerCase());
+      assert.equal(body.user.displayName, 'Ada');
+      assert.equal(body.user.bio, '');
+      assert.match(body.user.id, /^[0-9a-f-]{36}$/);
+      assert.equal(body.tokenType, 'Bearer');
+      assert.equal(body.expiresIn, 3600);
+      assert.equal(body.passwordHash, undefined);
+      const claims = decode(body.accessToken);
+      assert.equal(claims.sub, body.user.id);
+      assert.equal(claims.iss, 'noa');
+      assert.equal(claims.aud, 'noa');
+      assert.equal(claims.exp - claims.iat, 3600);
+      const { rows } = await h.pool.query('SELECT u.password_hash, e.user_id FROM users u JOIN user_emails e ON e.user_id = u.id WHERE u.id = $1', [
+        body.user.id,
+      ]);
+      assert.equal(rows.length, 1);
+      assert.match(rows[0].password_hash, /^scrypt\$32768\$8\$1\$/);
+      assert.ok(!rows[0].password_hash.includes('correct horse'));
+    });
+
+    it('answers 409 for an email already registered, in any case', async () => {
+      const address = email('dup');
+      assert.equal((await signup({ email: address, password: 'password-one' })).statusCode, 201);
+      const again = await signup({ email: address.toUpperCase(), password: 'password-two' });
+      assert.equal(again.statusCode, 409);
+      assert.equal(again.json().message, 'email already registered');
+      const { rows } = await h.pool.query('SELECT count(*)::int AS c FROM users WHERE email = $1', [address]);
+      assert.equal(rows[0].c, 1, 'the losing sign-up left no user row behind');
+    });
+
+    it('lets exactly one of two concurrent sign-ups with the same email win', async () => {
+      const address = email('race');
+      const [a, b] = await Promise.all([
+        signup({ email: address, password: 'racer-one-pw' }),
+        signup({ email: address.toUpperCase(), password: 'racer-two-pw' }),
+      ]);
+      assert.deepEqual([a.statusCode, b.statusCode].sort(), [201, 409]);
+      const { rows } = await h.pool.query(
+        'SELECT (SELECT count(*)::int FROM users WHERE email = $1) AS users, (SELECT count(*)::int FROM user_emails WHERE email = $1) AS claims',
+        [address],
+      );
+      assert.deepEqual(rows[0], { users: 1, claims: 1 });
+    });
+
+    it('rejects bad input with 400 naming the field', async () => {
+      const cases: Array<[Record<string, unknown>, RegExp]> = [
+        [{ password: 'long-enough-pw' }, /body must have required property 'email'/],
+        [{ email: 'not-an-email', password: 'long-enough-pw' }, /body\/email must match format "email"/],
+        [{ email: email('short'), password: 'short' }, /body\/password must NOT have fewer than 8 characters/],
+        [{ email: email('type'), password: { $gt: '' } }, /body\/password must be string/],
+        [{ email: ` ${email('space')}`, password: 'long-enough-pw' }, /body\/email must match format "email"/],
+        [{ email: email('name'), password: 'long-enough-pw', displayName: 'x'.repeat(101) }, /body\/displayName must NOT have more than 100 characters/],
+      ];
+      for (const [payload, message] of cases) {
+        const res = await signup(payload);
+        assert.equal(res.statusCode, 400, JSON.stringify(payload));
+        assert.match(res.json().message, message);
+      }
+    });
+
+    it('answers malformed JSON with 400 and an oversized body with 413', async () => {
+      const bad = await h.app.inject({
+        method: 'POST',
+        url: '/api/auth/signup',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"email": "a@b.c", ',
+      });
+      assert.equal(bad.statusCode, 400);
+      const big = await signup({ email: email('big'), password: 'x'.repeat(20_000) });
+      assert.equal(big.statusCode, 413);
+    });
+
+    it('stores injection-shaped strings verbatim', async () => {
+      const hostile = {
+        email: `o'hara+${++n}@example.com`,
+        password: "pw' OR '1'='1' --",
+        displayName: "Robert'); DROP TABLE users;--",
+      };
+      const res = await signup(hostile);
+      assert.equal(res.statusCode, 201);
+      const token = res.json().accessToken as string;
+      const bio = '<script>alert(1)</script> {"$ne": null} \\x00 ${jndi:ldap://x} 🙂';
+      const patched = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { authorization: `Bearer ${token}` }, payload: { bio } });
+      assert.equal(patched.statusCode, 200);
+      const me = (await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { authorization: `Bearer ${token}` } })).json();
+      assert.equal(me.email, hostile.email);
+      assert.equal(me.displayName, hostile.displayName);
+      assert.equal(me.bio, bio);
+      const login = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: hostile.email, password: hostile.password } });
+      assert.equal(login.statusCode, 200);
+      const wrong = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: hostile.email, password: "' OR '1'='1" } });
+      assert.equal(wrong.statusCode, 401);
+      const { rows } = await h.pool.query("SELECT to_regclass('users') IS NOT NULL AS present");
+      assert.equal(rows[0].present, true);
+    });
+  });
+
+  describe('POST /api/auth/login', () => {
+    const address = `login.${Date.now()}@example.com`;
+    let userId: string;
+    before(async () => {
+      userId = (await signup({ email: address, password: 'the-right-password' })).json().user.id;
+    });
+
+    it('returns a token for the right password', async () => {
+      const res = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: address.toUpperCase(), password: 'the-right-password' } });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.json().user.id, userId);
+      assert.equal(decode(res.json().accessToken).sub, userId);
+    });
+
+    it('answers 401 with the same message for a wrong password and an unknown email', async () => {
+      const wrong = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: address, password: 'the-wrong-password' } });
+      const unknown = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: `nobody.${n}@example.com`, password: 'the-right-password' } });
+      assert.equal(wrong.statusCode, 401);
+      assert.equal(unknown.statusCode, 401);
+      const strip = (b: Record<string, unknown>) => ({ ...b, requestId: undefined });
+      assert.deepEqual(strip(wrong.json()), strip(unknown.json()));
+      assert.equal(wrong.json().message, 'invalid email or password');
+    });
+
+    it('spends the same scrypt work on an unknown email as on a wrong password', async () => {
+      const verifies = async () => {
+        const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+        const line = text.split('\n').find((l) => l.startsWith('users_password_hash_seconds_count{') && l.includes('operation="verify"'));
+        return Number(line?.split(' ').pop() ?? 0);
+      };
+      const before = await verifies();
+      await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: `ghost.${++n}@example.com`, password: 'whatever-123' } });
+      assert.equal(await verifies(), before + 1, 'a password verification ran for the unknown email');
+    });
+
+    it('upgrades a hash made with weaker scrypt parameters on login', async () => {
+      const weakApp = h.build({ scrypt: { N: 2 ** 12, r: 8, p: 1 } });
+      const old = email('weak');
+      const id = (await weakApp.inject({ method: 'POST', url: '/api/auth/signup', payload: { email: old, password: 'upgrade-me-please' } })).json().user.id;
+      const before = (await h.pool.query('SELECT password_hash FROM users WHERE id = $1', [id])).rows[0].password_hash as string;
+      assert.match(before, /^scrypt\$4096\$/);
+      const res = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: old, password: 'upgrade-me-please' } });
+      assert.equal(res.statusCode, 200);
+      const after = (await h.pool.query('SELECT password_hash FROM users WHERE id = $1', [id])).rows[0].password_hash as string;
+      assert.match(after, /^scrypt\$32768\$8\$1\$/);
+    });
+  });
+
+  describe('GET/PATCH /api/users/me', () => {
+    let id: string;
+    let token: string;
+    before(async () => {
+      const body = (await signup({ email: email('me'), password: 'me-password-1', displayName: 'Me' })).json();
+      id = body.user.id;
+      token = body.accessToken;
+    });
+
+    it('identifies the caller by the gateway header or a Bearer token', async () => {
+      const viaGateway = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+      assert.equal(viaGateway.statusCode, 200);
+      assert.equal(viaGateway.json().id, id);
+      const direct = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(direct.statusCode, 200);
+      assert.equal(direct.json().displayName, 'Me');
+    });
+
+    it('answers 401 without identity, with a bad or expired token, or a malformed x-user-id', async () => {
+      const expired = createSigner({ key: JWT.secret, iss: 'noa', aud: 'noa', expiresIn: 1000, clockTimestamp: Date.now() - 10_000 })({ sub: id });
+      const otherKey = createSigner({ key: 'another-secret-that-is-32-characters!!', iss: 'noa', aud: 'noa', expiresIn: 60_000 })({ sub: id });
+      const wrongAudience = createSigner({ key: JWT.secret, iss: 'noa', aud: 'elsewhere', expiresIn: 60_000 })({ sub: id });
+      const cases: Array<[Record<string, string>, RegExp]> = [
+        [{}, /authentication required/],
+        [{ authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, /authentication required/],
+        [{ authorization: 'Bearer not.a.jwt' }, /invalid or expired token/],
+        [{ authorization: `Bearer ${expired}` }, /invalid or expired token/],
+        [{ authorization: `Bearer ${otherKey}` }, /invalid or expired token/],
+        [{ authorization: `Bearer ${wrongAudience}` }, /invalid or expired token/],
+        [{ 'x-user-id': "1' OR '1'='1" }, /x-user-id is not a user id/],
+      ];
+      for (const [headers, message] of cases) {
+        const res = await h.app.inject({ method: 'GET', url: '/api/users/me', headers });
+        assert.equal(res.statusCode, 401, JSON.stringify(headers));
+        assert.match(res.json().message, message);
+      }
+    });
+
+    it('caches the profile (cache-aside with TTL) and invalidates it on update', async () => {
+      await h.redis.del(profileKey(id));
+      await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+      const ttl = await h.redis.ttl(profileKey(id));
+      assert.ok(ttl > 0 && ttl <= 60, `TTL ${ttl}`);
+      // A change made behind the service's back is not seen while cached: reads come from Redis.
+      await h.pool.query("UPDATE users SET display_name = 'changed in SQL' WHERE id = $1", [id]);
+      const cached = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+      assert.equal(cached.json().displayName, 'Me');
+      const patched = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: { displayName: 'New name' } });
+      assert.equal(patched.statusCode, 200);
+      assert.equal(patched.json().displayName, 'New name');
+      assert.equal(await h.redis.exists(profileKey(id)), 0, 'update invalidated the cache entry');
+      const fresh = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+      assert.equal(fresh.json().displayName, 'New name');
+      assert.ok(Date.parse(fresh.json().updatedAt) >= Date.parse(fresh.json().createdAt));
+      const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /users_profile_cache_lookups_total\{result="hit",service="users"\} [1-9]/);
+    });
+
+    it('rejects an empty or invalid PATCH with 400', async () => {
+      const empty = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: {} });
+      assert.equal(empty.statusCode, 400);
+      assert.match(empty.json().message, /body must NOT have fewer than 1 properties/);
+      const long = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: { bio: 'x'.repeat(1001) } });
+      assert.equal(long.statusCode, 400);
+      assert.match(long.json().message, /body\/bio must NOT have more than 1000 characters/);
+    });
+
+    it('answers 404 for a well-formed id that has no user', async () => {
+      const res = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': '00000000-0000-4000-8000-000000000000' } });
+      assert.equal(res.statusCode, 404);
+    });
+  });
+
+  describe('dependencies', () => {
+    it('keeps serving profiles from PostgreSQL while Redis is down, and readiness says so', async () => {
+      const proxy = await startTcpProxy(6379);
+      const logger = createLogger('users-test', 'silent');
+      const redis = createRedis({ url: `redis://127.0.0.1:${proxy.port}`, logger, keyPrefix: `test:users:down:${Date.now()}:` });
+      await waitForRedis(redis);
+      const app = h.build({ redis });
+      try {
+        const body = (await app.inject({ method: 'POST', url: '/api/auth/signup', payload: { email: email('noredis'), password: 'redis-is-down' } })).json();
+        await proxy.cut();
+        const me = await app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': body.user.id } });
+        assert.equal(me.statusCode, 200);
+        assert.equal(me.json().id, body.user.id);
+        const patched = await app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': body.user.id }, payload: { bio: 'still works' } });
+        assert.equal(patched.statusCode, 200);
+        const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+        assert.equal(ready.statusCode, 200);
+        assert.equal(ready.json().status, 'degraded');
+        assert.equal(ready.json().checks.redis.status, 'fail');
+        assert.equal(ready.json().checks.postgres.status, 'ok');
+        const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+        assert.match(metrics, /users_profile_cache_lookups_total\{result="error",service="users"\} [1-9]/);
+      } finally {
+        redis.disconnect();
+        await proxy.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,88 @@
+import {
+  assertJobTopology,
+  checkPg,
+  checkRedis,
+  Counter,
+  createHttpServer,
+  createMetrics,
+  type AmqpClient,
+  type Logger,
+  type PgPool,
+  type RedisClient,
+  type ServiceMetrics,
+} from '@noa/kit';
+import type { FastifyInstance } from 'fastify';
+import { WorkflowCache } from './cache';
+import { WorkflowRepository } from './repository';
+import { workflowRoutes } from './routes';
+
+export interface WorkflowsDeps {
+  /** PostgreSQL/Citus pool (`createPgPool`). */
+  readonly pool: PgPool;
+  /** Redis Cluster client for the workflow cache (`createRedis`). */
+  readonly redis: RedisClient;
+  /** RabbitMQ client the jobs are published through (`createAmqp`). */
+  readonly amqp: AmqpClient;
+  /** The service's logger (`createLogger`). */
+  readonly logger: Logger;
+  /** Metrics registry (default: a new one for service `workflows`). */
+  readonly metrics?: ServiceMetrics;
+  /** How long a cached workflow lives in Redis, in seconds (`WORKFLOW_CACHE_TTL_S`, default 300). */
+  readonly cacheTtlSeconds?: number;
+  /** Maximum request body in bytes (default 256 KiB: 100 steps with configs fit). */
+  readonly bodyLimit?: number;
+}
+
+/**
+ * The workflows API on the kit's server. Readiness fails only without
+ * PostgreSQL: the cache is an accelerator and job publishing degrades to a
+ * logged, counted loss, so Redis or RabbitMQ outages are reported but keep
+ * the pods in rotation.
+ */
+export function buildApp(deps: WorkflowsDeps): FastifyInstance {
+  const metrics = deps.metrics ?? createMetrics('workflows');
+  const registers = [metrics.registry];
+  const cacheLookups = new Counter({
+    name: 'workflows_cache_lookups_total',
+    help: 'Workflow cache lookups by result (hit, miss, error, invalidate_error)',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const publishFailures = new Counter({
+    name: 'workflows_job_publish_failures_total',
+    help: 'Jobs that could not be published after their write committed',
+    labelNames: ['type'] as const,
+    registers,
+  });
+  const app = createHttpServer({
+    service: 'workflows',
+    logger: deps.logger,
+    metrics,
+    bodyLimit: deps.bodyLimit ?? 262_144,
+    checks: [
+      { name: 'postgres', check: () => checkPg(deps.pool) },
+      { name: 'redis', check: () => checkRedis(deps.redis), critical: false },
+      { name: 'rabbitmq', check: () => deps.amqp.check(), critical: false },
+    ],
+  });
+  // Declared on every (re)connection, before publishes may use it: the job
+  // queues must exist even if no worker has started yet, or jobs would be dropped as unroutable.
+  app.addHook('onReady', () =>
+    deps.amqp.onConnect(async (connection) => {
+      const channel = await connection.createChannel();
+      try {
+        await assertJobTopology(channel);
+      } finally {
+        await channel.close().catch(() => undefined);
+      }
+    }),
+  );
+  void app.register(workflowRoutes, {
+    repository: new WorkflowRepository(deps.pool),
+    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 300, deps.logger, cacheLookups),
+    publish: (exchange, routingKey, body, options) => deps.amqp.publish(exchange, routingKey, body, options),
+    logger: deps.logger,
+    publishFailures,
+  });
+  return app;
+}

@@ -1,0 +1,17 @@
+import { amqpEnv, commonEnv, envSchema, intVar, pgEnv, redisEnv, z } from '@noa/kit';
+
+/** workflows' environment: the shared contract (services/README.md) plus its own knobs. */
+export const workflowsEnv = envSchema(
+  commonEnv,
+  pgEnv,
+  redisEnv,
+  amqpEnv,
+  z.object({
+    /** How long a cached workflow lives in Redis (seconds). */
+    WORKFLOW_CACHE_TTL_S: intVar(1, 86_400).default(300),
+    /** How long a write waits for RabbitMQ to confirm its jobs before counting them as lost (ms). */
+    JOB_PUBLISH_TIMEOUT_MS: intVar(100, 60_000).default(3000),
+  }),
+);
+
+export type WorkflowsEnv = z.infer<typeof workflowsEnv>;

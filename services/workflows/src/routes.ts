@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import { forwardedUserId, HttpError, JOBS_EXCHANGE, parseInput, z, type Counter, type Logger } from '@noa/kit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WorkflowCache } from './cache';
+import { addStepBody, createWorkflowBody, listQuery, updateWorkflowBody, type Workflow } from './model';
+import { decodeCursor, type WorkflowRepository } from './repository';
+import { jobsFor, type WorkflowEvent } from './triggers';
+
+/** Publishes one message and resolves on the broker's confirm (the kit's `AmqpClient.publish`). */
+export type PublishFn = (exchange: string, routingKey: string, body: object, options: { messageId: string; type: string }) => Promise<void>;
+
+export interface WorkflowRoutesDeps {
+  /** Workflow rows, always filtered by the caller's user id. */
+  readonly repository: WorkflowRepository;
+  /** Cache-aside for single workflows. */
+  readonly cache: WorkflowCache;
+  /** Publishes a job with a publisher confirm. */
+  readonly publish: PublishFn;
+  /** Logs jobs lost after a committed write. */
+  readonly logger: Logger;
+  /** Counts jobs whose publish failed after the write committed. */
+  readonly publishFailures: Counter<'type'>;
+}
+
+const uuid = z.uuid();
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** How long an Idempotency-Key replays its first response. */
+export const IDEMPOTENCY_WINDOW_HOURS = 24;
+
+const badRequest = (message: string) => new HttpError(400, message);
+const notFound = () => new HttpError(404, 'workflow not found');
+
+function idParam(request: FastifyRequest, name = 'id'): string {
+  const value = (request.params as Record<string, string>)[name];
+  if (!uuid.safeParse(value).success) throw badRequest(`params.${name} (${value}) must be a UUID`);
+  return value!;
+}
+
+/** Canonical JSON (sorted keys) so the same body in another key order hashes alike. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Registers the workflow API on a server from the kit's createHttpServer (its error handler shapes every error body). */
+export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesDeps): Promise<void> {
+  const { repository, cache, logger } = deps;
+
+  /** Publishes what a committed write triggers; the write stands even if the broker is unavailable. */
+  async function publishFor(event: WorkflowEvent, userId: string, workflow: Workflow): Promise<void> {
+    await Promise.all(
+      jobsFor(event, userId, workflow).map(async ({ type, envelope }) => {
+        try {
+          await deps.publish(JOBS_EXCHANGE, type, envelope, { messageId: envelope.id, type });
+        } catch (err) {
+          deps.publishFailures.inc({ type });
+          logger.error({ err, jobId: envelope.id, jobType: type, workflowId: workflow.id }, 'job publish failed after the write committed');
+        }
+      }),
+    );
+  }
+
+  app.post('/api/workflows', async (request, reply) => {
+    const userId = forwardedUserId(request);
+    const input = parseInput(createWorkflowBody, request.body, 'body');
+    const key = request.headers['idempotency-key'];
+    if (key === undefined) {
+      const workflow = await repository.withTransaction((client) => repository.create(client, userId, input));
+      await publishFor('workflow.created', userId, workflow);
+      return reply.code(201).header('location', `/api/workflows/${workflow.id}`).send(workflow);
+    }
+    if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
+      throw badRequest('headers.idempotency-key must be 1-255 visible ASCII characters');
+    }
+    const requestHash = createHash('sha256').update(canonical(request.body)).digest('hex');
+    // One transaction on the user's shard: claim the key, create, store the response.
+    // A concurrent request with the same key waits on the key's row and then replays.
+    const outcome = await repository.withTransaction(async (client) => {
+      // Keys replay for a day; the caller's expired ones go here, on its own shard,
+      // so the table needs no global sweep.
+      await client.query(`DELETE FROM workflow_idempotency_keys WHERE user_id = $1 AND created_at < now() - interval '${IDEMPOTENCY_WINDOW_HOURS} hours'`, [userId]);
+      const claimed = await client.query(
+        `INSERT INTO workflow_idempotency_keys (user_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, 0, 'null') ON CONFLICT DO NOTHING`,
+        [userId, key, requestHash],
+      );
+      if (claimed.rowCount === 0) {
+        const { rows } = await client.query<{ request_hash: string; status_code: number; response: Workflow }>(
+          `SELECT request_hash, status_code, response FROM workflow_idempotency_keys WHERE user_id = $1 AND key = $2`,
+          [userId, key],
+        );
+        const previous = rows[0]!;
+        if (previous.request_hash !== requestHash) {
+          throw new HttpError(422, 'Idempotency-Key was already used with a different request body', { code: 'idempotency_key_reused' });
+        }
+        return { replayed: true, workflow: previous.response };
+      }
+      const workflow = await repository.create(client, userId, input);
+      await client.query(`UPDATE workflow_idempotency_keys SET status_code = 201, response = $3 WHERE user_id = $1 AND key = $2`, [
+        userId,
+        key,
+        JSON.stringify(workflow),
+      ]);
+      return { replayed: false, workflow };
+    });
+    if (!outcome.replayed) await publishFor('workflow.created', userId, outcome.workflow);
+    return reply
+      .code(201)
+      .header('location', `/api/workflows/${outcome.workflow.id}`)
+      .header('idempotent-replayed', String(outcome.replayed))
+      .send(outcome.workflow);
+  });
+
+  app.get('/api/workflows', async (request) => {
+    const userId = forwardedUserId(request);
+    const query = parseInput(listQuery, request.query, 'query');
+    let after = null;
+    if (query.cursor !== undefined) {
+      after = decodeCursor(query.cursor);
+      if (!after) throw badRequest(`query.cursor (${query.cursor}) is not a cursor returned by this API`);
+    }
+    return repository.list(userId, query.limit, after);
+  });
+
+  app.get('/api/workflows/:id', async (request, reply) => {
+    const userId = forwardedUserId(request);
+    const id = idParam(request);
+    const cached = await cache.get(userId, id);
+    if (cached) return reply.header('x-cache', 'hit').send(cached);
+    const workflow = await repository.get(userId, id);
+    if (!workflow) throw notFound();
+    await cache.set(userId, workflow);
+    return reply.header('x-cache', 'miss').send(workflow);
+  });
+
+  app.patch('/api/workflows/:id', async (request) => {
+    const userId = forwardedUserId(request);
+    const id = idParam(request);
+    const input = parseInput(updateWorkflowBody, request.body, 'body');
+    const workflow = await repository.withTransaction((client) => repository.update(client, userId, id, input));
+    if (!workflow) throw notFound();
+    await cache.invalidate(userId, id);
+    await publishFor('workflow.updated', userId, workflow);
+    return workflow;
+  });
+
+  app.delete('/api/workflows/:id', async (request, reply) => {
+    const userId = forwardedUserId(request);
+    const id = idParam(request);
+    const workflow = await repository.withTransaction(async (client) => {
+      const existing = await repository.get(userId, id, client);
+      if (existing) await repository.delete(client, userId, id);
+      return existing;
+    });
+    if (!workflow) throw notFound();
+    await cache.invalidate(userId, id);
+    await publishFor('workflow.deleted', userId, workflow);
+    return reply.code(204).send();
+  });
+
+  app.get('/api/workflows/:id/steps', async (request) => {
+    const userId = forwardedUserId(request);
+    const workflow = await repository.get(userId, idParam(request));
+    if (!workflow) throw notFound();
+    return { items: workflow.steps };
+  });
+
+  app.post('/api/workflows/:id/steps', async (request, reply) => {
+    const userId = forwardedUserId(request);
+    const id = idParam(request);
+    const step = parseInput(addStepBody, request.body, 'body');
+    const workflow = await repository.withTransaction((client) => repository.addStep(client, userId, id, step));
+    if (!workflow) throw notFound();
+    await cache.invalidate(userId, id);
+    await publishFor('workflow.updated', userId, workflow);
+    return reply.code(201).send(workflow.steps.at(-1));
+  });
+
+  app.delete('/api/workflows/:id/steps/:stepId', async (request, reply) => {
+    const userId = forwardedUserId(request);
+    const id = idParam(request);
+    const stepId = idParam(request, 'stepId');
+    const workflow = await repository.withTransaction((client) => repository.removeStep(client, userId, id, stepId));
+    if (!workflow) throw new HttpError(404, 'workflow step not found');
+    await cache.invalidate(userId, id);
+    await publishFor('workflow.updated', userId, workflow);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,322 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createAmqp, createLogger, type PgPool, type RedisClient } from '@noa/kit';
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../index';
+import { WorkflowCache } from '../src/cache';
+import { startHarness, type Harness } from './harness';
+
+describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', function () {
+  this.timeout(30_000);
+  let harness: Harness;
+  let app: FastifyInstance;
+  let pool: PgPool;
+  let redis: RedisClient;
+  let connection: ChannelModel;
+  let observer: ConfirmChannel;
+  const published: { routingKey: string; body: any; messageId: string | undefined }[] = [];
+
+  const alice = randomUUID();
+  const bob = randomUUID();
+  const as = (user: string, extra: Record<string, string> = {}) => ({ 'x-user-id': user, ...extra });
+
+  before(async () => {
+    harness = await startHarness('workflows_api');
+    ({ app, pool, redis } = harness);
+    connection = await amqp.connect(harness.vhost.url);
+    observer = await connection.createConfirmChannel();
+    const { queue } = await observer.assertQueue('', { exclusive: true });
+    for (const key of ['analytics', 'webhook']) await observer.bindQueue(queue, 'jobs', key);
+    await observer.consume(queue, (msg) => {
+      if (!msg) return;
+      published.push({ routingKey: msg.fields.routingKey, body: JSON.parse(msg.content.toString()), messageId: msg.properties.messageId });
+    }, { noAck: true });
+  });
+
+  after(async () => {
+    await connection?.close();
+    await harness?.close();
+  });
+
+  async function waitForPublished(count: number) {
+    const deadline = Date.now() + 5000;
+    while (published.length < count) {
+      if (Date.now() > deadline) throw new Error(`expected ${count} published jobs, saw ${published.length}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  const create = (user: string, body: unknown, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url: '/api/workflows', headers: as(user, headers), payload: body as object });
+
+  it('creates a workflow with steps, stores injection-shaped text verbatim and publishes its jobs', async () => {
+    published.length = 0;
+    const res = await create(alice, {
+      name: "nightly'; DROP TABLE workflows;--",
+      webhookUrl: 'https://hooks.example.com/noa',
+      steps: [
+        { name: 'fetch', kind: 'http', config: { url: 'https://example.com' } },
+        { name: 'notify', kind: 'email' },
+      ],
+    });
+    assert.equal(res.statusCode, 201);
+    const wf = res.json();
+    assert.equal(res.headers.location, `/api/workflows/${wf.id}`);
+    assert.equal(wf.name, "nightly'; DROP TABLE workflows;--");
+    assert.equal(wf.status, 'draft');
+    assert.equal(wf.version, 1);
+    assert.deepEqual(
+      wf.steps.map((s: any) => [s.position, s.name, s.kind, s.config]),
+      [
+        [0, 'fetch', 'http', { url: 'https://example.com' }],
+        [1, 'notify', 'email', {}],
+      ],
+    );
+    const stored = await pool.query('SELECT name FROM workflows WHERE user_id = $1 AND id = $2', [alice, wf.id]);
+    assert.equal(stored.rows[0].name, "nightly'; DROP TABLE workflows;--");
+
+    await waitForPublished(2);
+    const byKey = Object.fromEntries(published.map((p) => [p.routingKey, p]));
+    assert.deepEqual(Object.keys(byKey).sort(), ['analytics', 'webhook']);
+    assert.equal(byKey.analytics!.body.userId, alice);
+    assert.equal(byKey.analytics!.body.payload.event, 'workflow.created');
+    assert.equal(byKey.analytics!.messageId, byKey.analytics!.body.id);
+    assert.deepEqual(byKey.webhook!.body.payload, {
+      url: 'https://hooks.example.com/noa',
+      event: 'workflow.created',
+      data: { workflowId: wf.id, name: wf.name, status: 'draft', version: 1 },
+    });
+  });
+
+  it('publishes workflow.updated on update and workflow.deleted to the URL the workflow had', async () => {
+    const wf = (await create(alice, { name: 'hooked' })).json();
+    await waitForPublished(1);
+    published.length = 0;
+    const patched = await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { webhookUrl: 'https://hooks.example.com/u' } });
+    assert.equal(patched.statusCode, 200);
+    await waitForPublished(2);
+    assert.deepEqual(
+      published.map((p) => [p.routingKey, p.body.payload.event, p.body.payload.url ?? null, p.body.payload.data?.version ?? null]).sort(),
+      [
+        ['analytics', 'workflow.updated', null, null],
+        ['webhook', 'workflow.updated', 'https://hooks.example.com/u', 2],
+      ],
+    );
+    published.length = 0;
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 204);
+    await waitForPublished(2);
+    assert.deepEqual(
+      published.map((p) => [p.routingKey, p.body.payload.event, p.body.payload.url ?? null]).sort(),
+      [
+        ['analytics', 'workflow.deleted', null],
+        ['webhook', 'workflow.deleted', 'https://hooks.example.com/u'],
+      ],
+    );
+  });
+
+  it('reads through the Redis Cluster cache and invalidates it on update', async () => {
+    const wf = (await create(alice, { name: 'cached' })).json();
+    const key = WorkflowCache.key(alice, wf.id);
+    assert.equal(key, `wf:{${alice}}:${wf.id}`);
+
+    const first = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(first.headers['x-cache'], 'miss');
+    const ttl = await redis.ttl(key);
+    assert.ok(ttl > 0 && ttl <= 300, `ttl ${ttl}`);
+    const second = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(second.headers['x-cache'], 'hit');
+    assert.deepEqual(second.json(), first.json());
+
+    const patched = await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { status: 'active', steps: [{ name: 'only', kind: 'delay' }] } });
+    assert.equal(patched.statusCode, 200);
+    assert.equal(patched.json().version, 2);
+    assert.equal(await redis.exists(key), 0, 'the update dropped the cached entry');
+    const third = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(third.headers['x-cache'], 'miss');
+    assert.equal(third.json().status, 'active');
+    assert.deepEqual(third.json().steps.map((s: any) => s.name), ['only']);
+  });
+
+  it("answers 404 for another user's workflow, for every verb, without revealing it exists", async () => {
+    const wf = (await create(alice, { name: 'private' })).json();
+    const unknown = randomUUID();
+    for (const [method, url, payload] of [
+      ['GET', `/api/workflows/${wf.id}`],
+      ['PATCH', `/api/workflows/${wf.id}`, { name: 'stolen' }],
+      ['DELETE', `/api/workflows/${wf.id}`],
+      ['POST', `/api/workflows/${wf.id}/steps`, { name: 'x', kind: 'http' }],
+    ] as const) {
+      const theirs = await app.inject({ method, url, headers: as(bob), payload });
+      const missing = await app.inject({ method, url: url.replace(wf.id, unknown), headers: as(bob), payload });
+      assert.equal(theirs.statusCode, 404, `${method} ${url}`);
+      const { requestId: _a, ...theirBody } = theirs.json();
+      const { requestId: _b, ...missingBody } = missing.json();
+      assert.deepEqual(theirBody, missingBody, `${method}: same answer as for an id that does not exist`);
+    }
+    const still = await pool.query('SELECT name FROM workflows WHERE user_id = $1 AND id = $2', [alice, wf.id]);
+    assert.equal(still.rows[0].name, 'private');
+  });
+
+  it('replays the original 201 for a repeated Idempotency-Key and refuses a different body with 422', async () => {
+    const key = `create-${randomUUID()}`;
+    published.length = 0;
+    const first = await create(alice, { name: 'once', steps: [{ name: 'a', kind: 'http' }] }, { 'idempotency-key': key });
+    assert.equal(first.statusCode, 201);
+    assert.equal(first.headers['idempotent-replayed'], 'false');
+    const again = await create(alice, { steps: [{ kind: 'http', name: 'a' }], name: 'once' }, { 'idempotency-key': key });
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(again.json(), first.json());
+    const conflict = await create(alice, { name: 'twice' }, { 'idempotency-key': key });
+    assert.equal(conflict.statusCode, 422);
+    assert.equal(conflict.json().code, 'idempotency_key_reused');
+    assert.equal(conflict.json().message, 'Idempotency-Key was already used with a different request body');
+    // The same key from another user is another key.
+    const bobs = await create(bob, { name: 'once' }, { 'idempotency-key': key });
+    assert.equal(bobs.statusCode, 201);
+    assert.notEqual(bobs.json().id, first.json().id);
+
+    const rows = await pool.query(`SELECT count(*)::int AS n FROM workflows WHERE user_id = $1 AND name = 'once'`, [alice]);
+    assert.equal(rows.rows[0].n, 1);
+    await waitForPublished(2);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(published.filter((p) => p.body.userId === alice).length, 1, 'a replay publishes nothing');
+  });
+
+  it('forgets an Idempotency-Key after its 24-hour window', async () => {
+    const key = `old-${randomUUID()}`;
+    assert.equal((await create(alice, { name: 'yesterday' }, { 'idempotency-key': key })).statusCode, 201);
+    await pool.query(`UPDATE workflow_idempotency_keys SET created_at = now() - interval '25 hours' WHERE user_id = $1 AND key = $2`, [alice, key]);
+    const reused = await create(alice, { name: 'today' }, { 'idempotency-key': key });
+    assert.equal(reused.statusCode, 201);
+    assert.equal(reused.headers['idempotent-replayed'], 'false');
+    assert.equal(reused.json().name, 'today');
+  });
+
+  it('runs two concurrent requests with one Idempotency-Key into one workflow', async () => {
+    const key = `race-${randomUUID()}`;
+    const [a, b] = await Promise.all([create(alice, { name: 'race' }, { 'idempotency-key': key }), create(alice, { name: 'race' }, { 'idempotency-key': key })]);
+    assert.deepEqual([a.statusCode, b.statusCode], [201, 201]);
+    assert.equal(a.json().id, b.json().id);
+  });
+
+  it('pages through a user\'s workflows newest first with a cursor', async () => {
+    const carol = randomUUID();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await create(carol, { name: `wf-${i}`, steps: i === 0 ? [{ name: 's', kind: 'http' }] : [] })).json().id);
+    const seen: any[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: { statusCode: number; json(): any } = await app.inject({ method: 'GET', url: `/api/workflows?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: as(carol) });
+      assert.equal(res.statusCode, 200);
+      const page = res.json();
+      seen.push(...page.items);
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    assert.equal(pages, 3);
+    assert.deepEqual(seen.map((w) => w.id), [...ids].reverse());
+    assert.equal(seen.at(-1).stepCount, 1);
+    assert.equal(seen[0].steps, undefined);
+    const others = await app.inject({ method: 'GET', url: '/api/workflows', headers: as(bob) });
+    assert.ok(others.json().items.every((w: any) => !ids.includes(w.id)));
+  });
+
+  it('adds and removes nested steps', async () => {
+    const wf = (await create(alice, { name: 'steps', steps: [{ name: 'one', kind: 'http' }] })).json();
+    const added = await app.inject({ method: 'POST', url: `/api/workflows/${wf.id}/steps`, headers: as(alice), payload: { name: 'two', kind: 'email', config: { to: 'x' } } });
+    assert.equal(added.statusCode, 201);
+    assert.equal(added.json().position, 1);
+    const list = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}/steps`, headers: as(alice) });
+    assert.deepEqual(list.json().items.map((s: any) => s.name), ['one', 'two']);
+    const removed = await app.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}/steps/${wf.steps[0].id}`, headers: as(alice) });
+    assert.equal(removed.statusCode, 204);
+    const after = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.deepEqual(after.json().steps.map((s: any) => s.name), ['two']);
+    assert.equal(after.json().version, 3);
+  });
+
+  it('deletes a workflow, its steps and its cache entry', async () => {
+    const wf = (await create(alice, { name: 'doomed', steps: [{ name: 'a', kind: 'http' }] })).json();
+    await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    const del = await app.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(del.statusCode, 204);
+    assert.equal(await redis.exists(WorkflowCache.key(alice, wf.id)), 0);
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 404);
+    const steps = await pool.query('SELECT count(*)::int AS n FROM workflow_steps WHERE workflow_id = $1', [wf.id]);
+    assert.equal(steps.rows[0].n, 0);
+  });
+
+  it('rejects bad input with 400 naming the field and value', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{}, /^body\.name: /],
+      [{ name: 'x', status: 'running' }, /^body\.status \("running"\): /],
+      [{ name: 'x', webhookUrl: 'ftp://example.com' }, /^body\.webhookUrl \(\"ftp:\/\/example.com\"\): must be an http\(s\) URL/],
+      [{ name: 'x', steps: [{ name: 's', kind: 'Bad Kind' }] }, /^body\.steps\.0\.kind \(\"Bad Kind\"\): must be lower-case/],
+      [{ name: 'x', surprise: true }, /^body: .*surprise/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await create(alice, body);
+      assert.equal(res.statusCode, 400, JSON.stringify(body));
+      assert.match(res.json().message, message);
+    }
+    const badId = await app.inject({ method: 'GET', url: '/api/workflows/not-a-uuid', headers: as(alice) });
+    assert.equal(badId.statusCode, 400);
+    assert.equal(badId.json().message, 'params.id (not-a-uuid) must be a UUID');
+    const badCursor = await app.inject({ method: 'GET', url: '/api/workflows?cursor=bogus', headers: as(alice) });
+    assert.equal(badCursor.statusCode, 400);
+    const emptyPatch = await app.inject({ method: 'PATCH', url: `/api/workflows/${randomUUID()}`, headers: as(alice), payload: {} });
+    assert.equal(emptyPatch.statusCode, 400);
+    assert.match(emptyPatch.json().message, /must change at least one field/);
+  });
+
+  it('refuses a request without a valid x-user-id with 401', async () => {
+    const none = await app.inject({ method: 'GET', url: '/api/workflows' });
+    assert.equal(none.statusCode, 401);
+    const bad = await app.inject({ method: 'GET', url: '/api/workflows', headers: { 'x-user-id': '42' } });
+    assert.equal(bad.statusCode, 401);
+  });
+
+  it('answers malformed JSON with 400 and an oversized body with 413', async () => {
+    const malformed = await app.inject({ method: 'POST', url: '/api/workflows', headers: { ...as(alice), 'content-type': 'application/json' }, payload: '{"name": ' });
+    assert.equal(malformed.statusCode, 400);
+    const huge = await app.inject({ method: 'POST', url: '/api/workflows', headers: { ...as(alice), 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'x', description: 'y'.repeat(300_000) }) });
+    assert.equal(huge.statusCode, 413);
+  });
+
+  it('reports every dependency on /health/ready and its own series on /metrics', async () => {
+    const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(ready.statusCode, 200);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(ready.json().checks).map(([k, v]: [string, any]) => [k, v.status])),
+      { postgres: 'ok', redis: 'ok', rabbitmq: 'ok' },
+    );
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /workflows_cache_lookups_total\{[^}]*result="hit"[^}]*\} [1-9]/);
+  });
+
+  it('keeps a committed write when RabbitMQ cannot take its jobs, and counts the loss', async () => {
+    const logger = createLogger('workflows-test', 'silent');
+    // A vhost that does not exist: the client never connects, so every publish times out.
+    const unreachable = createAmqp({ url: `${harness.vhost.url}_missing`, logger, publishTimeoutMs: 200, reconnectMaxDelayMs: 1000 });
+    const degraded = buildApp({ pool, redis, amqp: unreachable, logger });
+    try {
+      await degraded.ready();
+      const res = await degraded.inject({ method: 'POST', url: '/api/workflows', headers: as(alice), payload: { name: 'no broker', webhookUrl: 'https://hooks.example.com/x' } });
+      assert.equal(res.statusCode, 201);
+      const stored = await pool.query('SELECT 1 FROM workflows WHERE user_id = $1 AND id = $2', [alice, res.json().id]);
+      assert.equal(stored.rowCount, 1);
+      const metrics = (await degraded.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /workflows_job_publish_failures_total\{[^}]*type="analytics"[^}]*\} 1\n/);
+      assert.match(metrics, /workflows_job_publish_failures_total\{[^}]*type="webhook"[^}]*\} 1\n/);
+      const ready = await degraded.inject({ method: 'GET', url: '/health/ready' });
+      assert.equal(ready.statusCode, 200, 'RabbitMQ is not critical for readiness');
+      assert.equal(ready.json().checks.rabbitmq.status, 'fail');
+    } finally {
+      await degraded.close();
+      await unreachable.close();
+    }
+  });
+});
