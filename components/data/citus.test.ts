@@ -477,6 +477,22 @@ describe("PgBouncer config against real pgbouncer and PostgreSQL", function () {
             execFile(cmd, args, { env: { ...process.env, ...env } }, (err, stdout, stderr) =>
                 resolve({ code: err ? Number((err as any).code ?? 1) : 0, out: `${stdout}${stderr}` }));
         });
+    const postgresIds = async () => {
+        const [uid, gid] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])]);
+        assert.equal(uid.code + gid.code, 0, `no postgres user: ${uid.out}${gid.out}`);
+        return { uid: Number(uid.out), gid: Number(gid.out) };
+    };
+    // SIGTERM is PgBouncer's immediate shutdown; SIGKILL if it is still there after 5 s.
+    const stop = (child: import("node:child_process").ChildProcess) =>
+        new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
+            child.once("exit", () => {
+                clearTimeout(force);
+                resolve();
+            });
+            child.kill("SIGTERM");
+        });
     const admin = async (query: string) => {
         const r = await run("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-tAqc", query]);
         assert.equal(r.code, 0, r.out);
@@ -501,16 +517,18 @@ describe("PgBouncer config against real pgbouncer and PostgreSQL", function () {
             .replace("max_prepared_statements = 200\n", "");
         writeFileSync(join(dir, "pgbouncer.ini"), ini, { mode: 0o644 });
         writeFileSync(join(dir, "userlist.txt"), m.pgbouncerUserlist(user, password), { mode: 0o644 });
-        // PgBouncer refuses to run as root.
-        proc = spawn("runuser", ["-u", "postgres", "--", "/usr/sbin/pgbouncer", join(dir, "pgbouncer.ini")], { stdio: "ignore" });
+        // PgBouncer refuses to run as root: as root, start it directly under the
+        // postgres user's ids. Not through `runuser`, which ignores SIGINT and
+        // would leave pgbouncer (and this mocha process, waiting on it) running.
+        const ids = process.getuid?.() === 0 ? await postgresIds() : {};
+        proc = spawn("/usr/sbin/pgbouncer", [join(dir, "pgbouncer.ini")], { stdio: "ignore", ...ids });
         for (let i = 0; i < 50; i++) {
             if ((await run("pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-d", db])).code === 0) break;
             await new Promise((r) => setTimeout(r, 100));
         }
     });
     after(async () => {
-        proc?.kill("SIGINT");
-        await new Promise((r) => setTimeout(r, 300));
+        if (proc) await stop(proc);
         await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
         await admin(`DROP ROLE IF EXISTS ${user}`);
         const { rmSync } = await import("node:fs");
