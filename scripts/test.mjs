@@ -38,6 +38,10 @@ function hasTests(dir) {
 const mocha = path.join(root, "node_modules", "mocha", "bin", "mocha.js");
 const reporter = path.join(root, "scripts", "mocha-stats-reporter.cjs");
 const statsDir = mkdtempSync(path.join(tmpdir(), "noa-test-"));
+// A package whose mocha does not exit (a server, socket, timer or child
+// process left open by a test) is stopped and counted as a failure, so a hang
+// shows up as a red line instead of a CI run that never ends.
+const PACKAGE_TIMEOUT_S = Number(process.env.NOA_TEST_PACKAGE_TIMEOUT_S ?? 600);
 const totals = { passes: 0, failures: 0, pending: 0 };
 const failed = [];
 const started = Date.now();
@@ -56,8 +60,24 @@ for (const pkg of PACKAGES) {
         cwd,
         stdio: "inherit",
         env: { ...process.env, NOA_TEST_STATS: statsFile },
+        timeout: PACKAGE_TIMEOUT_S * 1000,
+        killSignal: "SIGKILL",
     });
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+    if (run.error?.code === "ETIMEDOUT") {
+        // mocha's bin runs the suite in a child process: it has to go too.
+        spawnSync("pkill", ["-KILL", "-f", `${path.join(root, "node_modules", "mocha")}.*--reporter=${reporter}`]);
+        console.log(`   ${pkg}: stopped after ${PACKAGE_TIMEOUT_S} s; mocha did not exit (a test left a server, socket, timer or child process open)`);
+        totals.failures += 1;
+        failed.push(`${pkg}: mocha did not exit within ${PACKAGE_TIMEOUT_S} s`);
+        if (existsSync(statsFile)) {
+            const stats = JSON.parse(readFileSync(statsFile, "utf8"));
+            totals.passes += stats.passes;
+            totals.failures += stats.failures;
+            for (const f of stats.failed) failed.push(`${pkg}: ${f.title} — ${f.message}`);
+        }
+        continue;
+    }
     if (!existsSync(statsFile)) {
         // Mocha died before reporting (a syntax error, a crash in a hook): count the package as one failure.
         console.log(`   ${pkg}: mocha exited with ${run.status ?? run.signal} before reporting (${seconds}s)`);
