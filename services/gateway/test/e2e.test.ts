@@ -49,7 +49,7 @@ describe("end to end through the gateway", function () {
     pool = createPgPool({ url: db.url, max: 5, logger });
     amqp = createAmqp({ url: vhost.url, logger });
     const users = await listen(buildUsers({ pool, redis: await redis(`test:e2e:users:${uniqueSuffix()}:`), logger, jwt: JWT }));
-    const workflowsApp = buildWorkflows({ pool, redis: await redis(`test:e2e:workflows:${uniqueSuffix()}:`), amqp, logger });
+    const { app: workflowsApp } = buildWorkflows({ pool, redis: await redis(`test:e2e:workflows:${uniqueSuffix()}:`), amqp, logger });
     const workflows = await listen(workflowsApp);
     await amqp.waitForConnect(10_000);
     const settings = testSettings({ users, workflows, storage: users }, { bodyLimitBytes: 1_048_576 });

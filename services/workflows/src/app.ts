@@ -13,6 +13,7 @@ import {
 } from '@noa/kit';
 import type { FastifyInstance } from 'fastify';
 import { WorkflowCache } from './cache';
+import { JobOutbox } from './outbox';
 import { WorkflowRepository } from './repository';
 import { workflowRoutes } from './routes';
 
@@ -31,15 +32,20 @@ export interface WorkflowsDeps {
   readonly cacheTtlSeconds?: number;
   /** Maximum request body in bytes (default 256 KiB: 100 steps with configs fit). */
   readonly bodyLimit?: number;
+  /** Job outbox relay period in ms (`OUTBOX_RELAY_INTERVAL_MS`, default 2000); 0 turns the relay off (tests drive it). */
+  readonly outboxRelayIntervalMs?: number;
+  /** How long a writing request owns its fresh outbox rows, and a relay claim its rows, in ms (default 15 000). */
+  readonly outboxLeaseMs?: number;
 }
 
 /**
  * The workflows API on the kit's server. Readiness fails only without
- * PostgreSQL: the cache is an accelerator and job publishing degrades to a
- * logged, counted loss, so Redis or RabbitMQ outages are reported but keep
- * the pods in rotation.
+ * PostgreSQL: the cache is an accelerator, and a write's jobs wait in the
+ * transactional outbox while RabbitMQ is away (the relay publishes them when
+ * it is back), so Redis or RabbitMQ outages are reported but keep the pods in
+ * rotation.
  */
-export function buildApp(deps: WorkflowsDeps): FastifyInstance {
+export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: JobOutbox } {
   const metrics = deps.metrics ?? createMetrics('workflows');
   const registers = [metrics.registry];
   const cacheLookups = new Counter({
@@ -50,7 +56,13 @@ export function buildApp(deps: WorkflowsDeps): FastifyInstance {
   });
   const publishFailures = new Counter({
     name: 'workflows_job_publish_failures_total',
-    help: 'Jobs that could not be published after their write committed',
+    help: 'Job publishes that failed; the job stays in the outbox and the relay retries it',
+    labelNames: ['type'] as const,
+    registers,
+  });
+  const relayed = new Counter({
+    name: 'workflows_outbox_relayed_total',
+    help: 'Jobs published by the outbox relay because their first publish did not complete',
     labelNames: ['type'] as const,
     registers,
   });
@@ -77,12 +89,25 @@ export function buildApp(deps: WorkflowsDeps): FastifyInstance {
       }
     }),
   );
-  void app.register(workflowRoutes, {
-    repository: new WorkflowRepository(deps.pool),
-    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 300, deps.logger, cacheLookups),
+  const outbox = new JobOutbox({
+    pool: deps.pool,
     publish: (exchange, routingKey, body, options) => deps.amqp.publish(exchange, routingKey, body, options),
     logger: deps.logger,
     publishFailures,
+    relayed,
+    leaseMs: deps.outboxLeaseMs,
+    relayIntervalMs: deps.outboxRelayIntervalMs,
+    canPublish: () => deps.amqp.connected,
   });
-  return app;
+  if ((deps.outboxRelayIntervalMs ?? 2_000) > 0) {
+    app.addHook('onReady', async () => outbox.start());
+    // The HTTP server stops first; the relay's pass in progress finishes before the pools close.
+    app.addHook('onClose', async () => outbox.stop());
+  }
+  void app.register(workflowRoutes, {
+    repository: new WorkflowRepository(deps.pool),
+    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 300, deps.logger, cacheLookups),
+    outbox,
+  });
+  return { app, outbox };
 }

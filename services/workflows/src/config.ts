@@ -9,8 +9,10 @@ export const workflowsEnv = envSchema(
   z.object({
     /** How long a cached workflow lives in Redis (seconds). */
     WORKFLOW_CACHE_TTL_S: intVar(1, 86_400).default(300),
-    /** How long a write waits for RabbitMQ to confirm its jobs before counting them as lost (ms). */
+    /** How long a write waits for RabbitMQ to confirm its jobs before leaving them to the outbox relay (ms). */
     JOB_PUBLISH_TIMEOUT_MS: intVar(100, 60_000).default(3000),
+    /** How often the job outbox relay republishes jobs whose first publish did not complete (ms). */
+    OUTBOX_RELAY_INTERVAL_MS: intVar(100, 600_000).default(2000),
   }),
 );
 

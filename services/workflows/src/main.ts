@@ -11,13 +11,21 @@ async function main(): Promise<void> {
   // The cache is optional, so a slow Redis must not block startup for long.
   await waitForRedis(redis, 5_000).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'starting without the workflow cache'));
   const amqp = createAmqp({ url: env.AMQP_URL, logger, publishTimeoutMs: env.JOB_PUBLISH_TIMEOUT_MS });
-  const app = buildApp({ pool, redis, amqp, logger, metrics: createMetrics(service), cacheTtlSeconds: env.WORKFLOW_CACHE_TTL_S });
+  const { app } = buildApp({
+    pool,
+    redis,
+    amqp,
+    logger,
+    metrics: createMetrics(service),
+    cacheTtlSeconds: env.WORKFLOW_CACHE_TTL_S,
+    outboxRelayIntervalMs: env.OUTBOX_RELAY_INTERVAL_MS,
+  });
   await runService({
     app,
     port: env.PORT,
     logger,
     timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    // The HTTP server has drained first, so no request is still publishing.
+    // The HTTP server has drained first (and the outbox relay stopped with it), so nothing is still publishing.
     onShutdown: [() => amqp.close(), () => closeRedis(redis), () => pool.end()],
   });
 }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { forwardedUserId, HttpError, JOBS_EXCHANGE, parseInput, z, type Counter, type Logger } from '@noa/kit';
+import { forwardedUserId, HttpError, parseInput, z, type PgPoolClient } from '@noa/kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WorkflowCache } from './cache';
+import type { JobOutbox } from './outbox';
 import { addStepBody, createWorkflowBody, listQuery, updateWorkflowBody, type Workflow } from './model';
 import { decodeCursor, type WorkflowRepository } from './repository';
 import { jobsFor, type WorkflowEvent } from './triggers';
@@ -14,12 +15,8 @@ export interface WorkflowRoutesDeps {
   readonly repository: WorkflowRepository;
   /** Cache-aside for single workflows. */
   readonly cache: WorkflowCache;
-  /** Publishes a job with a publisher confirm. */
-  readonly publish: PublishFn;
-  /** Logs jobs lost after a committed write. */
-  readonly logger: Logger;
-  /** Counts jobs whose publish failed after the write committed. */
-  readonly publishFailures: Counter<'type'>;
+  /** Records each write's jobs in its transaction and publishes them after the commit. */
+  readonly outbox: JobOutbox;
 }
 
 const uuid = z.uuid();
@@ -50,20 +47,29 @@ function canonical(value: unknown): string {
 
 /** Registers the workflow API on a server from the kit's createHttpServer (its error handler shapes every error body). */
 export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesDeps): Promise<void> {
-  const { repository, cache, logger } = deps;
+  const { repository, cache, outbox } = deps;
 
-  /** Publishes what a committed write triggers; the write stands even if the broker is unavailable. */
-  async function publishFor(event: WorkflowEvent, userId: string, workflow: Workflow): Promise<void> {
-    await Promise.all(
-      jobsFor(event, userId, workflow).map(async ({ type, envelope }) => {
-        try {
-          await deps.publish(JOBS_EXCHANGE, type, envelope, { messageId: envelope.id, type });
-        } catch (err) {
-          deps.publishFailures.inc({ type });
-          logger.error({ err, jobId: envelope.id, jobType: type, workflowId: workflow.id }, 'job publish failed after the write committed');
-        }
-      }),
-    );
+  /**
+   * Runs a write in one transaction together with the outbox rows of the jobs
+   * it triggers (none when the write found nothing), then, after the commit,
+   * runs `afterCommit` (cache invalidation) and publishes the jobs. A publish
+   * that fails leaves its row for the outbox relay: the write and its jobs stand.
+   */
+  async function writeWithJobs<T extends Workflow>(
+    event: WorkflowEvent,
+    userId: string,
+    write: (client: PgPoolClient) => Promise<T | null | undefined>,
+    afterCommit?: (written: T) => Promise<void>,
+  ): Promise<T | null | undefined> {
+    const { written, jobs } = await repository.withTransaction(async (client) => {
+      const written = await write(client);
+      const jobs = written ? jobsFor(event, userId, written) : [];
+      await outbox.add(client, jobs);
+      return { written, jobs };
+    });
+    if (written && afterCommit) await afterCommit(written);
+    await outbox.dispatch(jobs);
+    return written;
   }
 
   app.post('/api/workflows', async (request, reply) => {
@@ -71,8 +77,7 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const input = parseInput(createWorkflowBody, request.body, 'body');
     const key = request.headers['idempotency-key'];
     if (key === undefined) {
-      const workflow = await repository.withTransaction((client) => repository.create(client, userId, input));
-      await publishFor('workflow.created', userId, workflow);
+      const workflow = (await writeWithJobs('workflow.created', userId, (client) => repository.create(client, userId, input)))!;
       return reply.code(201).header('location', `/api/workflows/${workflow.id}`).send(workflow);
     }
     if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
@@ -98,17 +103,19 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
         if (previous.request_hash !== requestHash) {
           throw new HttpError(422, 'Idempotency-Key was already used with a different request body', { code: 'idempotency_key_reused' });
         }
-        return { replayed: true, workflow: previous.response };
+        return { replayed: true, workflow: previous.response, jobs: [] };
       }
       const workflow = await repository.create(client, userId, input);
+      const jobs = jobsFor('workflow.created', userId, workflow);
+      await outbox.add(client, jobs);
       await client.query(`UPDATE workflow_idempotency_keys SET status_code = 201, response = $3 WHERE user_id = $1 AND key = $2`, [
         userId,
         key,
         JSON.stringify(workflow),
       ]);
-      return { replayed: false, workflow };
+      return { replayed: false, workflow, jobs };
     });
-    if (!outcome.replayed) await publishFor('workflow.created', userId, outcome.workflow);
+    await outbox.dispatch(outcome.jobs);
     return reply
       .code(201)
       .header('location', `/api/workflows/${outcome.workflow.id}`)
@@ -142,24 +149,25 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const userId = forwardedUserId(request);
     const id = idParam(request);
     const input = parseInput(updateWorkflowBody, request.body, 'body');
-    const workflow = await repository.withTransaction((client) => repository.update(client, userId, id, input));
+    const workflow = await writeWithJobs('workflow.updated', userId, (client) => repository.update(client, userId, id, input), () => cache.invalidate(userId, id));
     if (!workflow) throw notFound();
-    await cache.invalidate(userId, id);
-    await publishFor('workflow.updated', userId, workflow);
     return workflow;
   });
 
   app.delete('/api/workflows/:id', async (request, reply) => {
     const userId = forwardedUserId(request);
     const id = idParam(request);
-    const workflow = await repository.withTransaction(async (client) => {
-      const existing = await repository.get(userId, id, client);
-      if (existing) await repository.delete(client, userId, id);
-      return existing;
-    });
+    const workflow = await writeWithJobs(
+      'workflow.deleted',
+      userId,
+      async (client) => {
+        const existing = await repository.get(userId, id, client);
+        if (existing) await repository.delete(client, userId, id);
+        return existing;
+      },
+      () => cache.invalidate(userId, id),
+    );
     if (!workflow) throw notFound();
-    await cache.invalidate(userId, id);
-    await publishFor('workflow.deleted', userId, workflow);
     return reply.code(204).send();
   });
 
@@ -174,10 +182,8 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const userId = forwardedUserId(request);
     const id = idParam(request);
     const step = parseInput(addStepBody, request.body, 'body');
-    const workflow = await repository.withTransaction((client) => repository.addStep(client, userId, id, step));
+    const workflow = await writeWithJobs('workflow.updated', userId, (client) => repository.addStep(client, userId, id, step), () => cache.invalidate(userId, id));
     if (!workflow) throw notFound();
-    await cache.invalidate(userId, id);
-    await publishFor('workflow.updated', userId, workflow);
     return reply.code(201).send(workflow.steps.at(-1));
   });
 
@@ -185,10 +191,8 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const userId = forwardedUserId(request);
     const id = idParam(request);
     const stepId = idParam(request, 'stepId');
-    const workflow = await repository.withTransaction((client) => repository.removeStep(client, userId, id, stepId));
+    const workflow = await writeWithJobs('workflow.updated', userId, (client) => repository.removeStep(client, userId, id, stepId), () => cache.invalidate(userId, id));
     if (!workflow) throw new HttpError(404, 'workflow step not found');
-    await cache.invalidate(userId, id);
-    await publishFor('workflow.updated', userId, workflow);
     return reply.code(204).send();
   });
 }

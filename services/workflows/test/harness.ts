@@ -1,7 +1,7 @@
 import { closeRedis, createAmqp, createLogger, createPgPool, createRedis, waitForRedis, type AmqpClient, type PgPool, type RedisClient } from '@noa/kit';
 import { createTestVhost, ensureRedisCluster, redisClusterNodes, uniqueSuffix, type TestDatabase, type TestVhost } from '@noa/kit/testing';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../index';
+import { buildApp, type JobOutbox } from '../index';
 import { migratedDatabase } from './support';
 
 export interface Harness {
@@ -11,6 +11,7 @@ export interface Harness {
   redis: RedisClient;
   amqp: AmqpClient;
   app: FastifyInstance;
+  outbox: JobOutbox;
   close(): Promise<void>;
 }
 
@@ -23,7 +24,8 @@ export async function startHarness(name: string): Promise<Harness> {
   const redis = createRedis({ clusterNodes: redisClusterNodes, logger, keyPrefix: `test:workflows:${uniqueSuffix()}:` });
   await waitForRedis(redis);
   const amqp = createAmqp({ url: vhost.url, logger });
-  const app = buildApp({ pool, redis, amqp, logger, cacheTtlSeconds: 300 });
+  // The relay is driven by the tests (outbox.relayOnce), not by a timer.
+  const { app, outbox } = buildApp({ pool, redis, amqp, logger, cacheTtlSeconds: 300, outboxRelayIntervalMs: 0 });
   await app.ready();
   await amqp.waitForConnect(10_000);
   return {
@@ -33,6 +35,7 @@ export async function startHarness(name: string): Promise<Harness> {
     redis,
     amqp,
     app,
+    outbox,
     async close() {
       await app.close();
       await amqp.close();

@@ -297,26 +297,82 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     assert.match(metrics, /workflows_cache_lookups_total\{[^}]*result="hit"[^}]*\} [1-9]/);
   });
 
-  it('keeps a committed write when RabbitMQ cannot take its jobs, and counts the loss', async () => {
+  it('keeps a write and its jobs while RabbitMQ is unreachable; the outbox relay publishes them once it can', async () => {
     const logger = createLogger('workflows-test', 'silent');
     // A vhost that does not exist: the client never connects, so every publish times out.
     const unreachable = createAmqp({ url: `${harness.vhost.url}_missing`, logger, publishTimeoutMs: 200, reconnectMaxDelayMs: 1000 });
-    const degraded = buildApp({ pool, redis, amqp: unreachable, logger });
+    const { app: degraded } = buildApp({ pool, redis, amqp: unreachable, logger, outboxRelayIntervalMs: 0 });
+    const carol = randomUUID();
+    published.length = 0;
     try {
       await degraded.ready();
-      const res = await degraded.inject({ method: 'POST', url: '/api/workflows', headers: as(alice), payload: { name: 'no broker', webhookUrl: 'https://hooks.example.com/x' } });
+      const res = await degraded.inject({ method: 'POST', url: '/api/workflows', headers: as(carol), payload: { name: 'no broker', webhookUrl: 'https://hooks.example.com/x' } });
       assert.equal(res.statusCode, 201);
-      const stored = await pool.query('SELECT 1 FROM workflows WHERE user_id = $1 AND id = $2', [alice, res.json().id]);
+      const stored = await pool.query('SELECT 1 FROM workflows WHERE user_id = $1 AND id = $2', [carol, res.json().id]);
       assert.equal(stored.rowCount, 1);
+      // The jobs committed with the write, and wait in the outbox, due now, with the reason.
+      const waiting = await pool.query(
+        `SELECT job_type, envelope, attempts, last_error, next_attempt_at <= now() AS due FROM job_outbox WHERE user_id = $1 ORDER BY job_type`,
+        [carol],
+      );
+      assert.deepEqual(waiting.rows.map((r) => [r.job_type, r.envelope.type, r.envelope.payload.event, r.attempts, r.due]), [
+        ['analytics', 'analytics', 'workflow.created', 0, true],
+        ['webhook', 'webhook', 'workflow.created', 0, true],
+      ]);
+      assert.ok(waiting.rows.every((r) => typeof r.last_error === 'string' && r.last_error.length > 0), 'the publish error is kept');
       const metrics = (await degraded.inject({ method: 'GET', url: '/metrics' })).body;
       assert.match(metrics, /workflows_job_publish_failures_total\{[^}]*type="analytics"[^}]*\} 1\n/);
       assert.match(metrics, /workflows_job_publish_failures_total\{[^}]*type="webhook"[^}]*\} 1\n/);
       const ready = await degraded.inject({ method: 'GET', url: '/health/ready' });
       assert.equal(ready.statusCode, 200, 'RabbitMQ is not critical for readiness');
       assert.equal(ready.json().checks.rabbitmq.status, 'fail');
+      assert.equal(published.length, 0);
+
+      // The broker is reachable again (here: a replica whose connection works runs the relay).
+      const first = await harness.outbox.relayOnce();
+      assert.deepEqual(first, { claimed: 2, published: 2, failed: 0 });
+      await waitForPublished(2);
+      const ids = waiting.rows.map((r) => r.envelope.id).sort();
+      assert.deepEqual(published.map((p) => p.messageId).sort(), ids, 'published with the ids stored at write time');
+      assert.deepEqual(published.map((p) => p.body.id).sort(), ids);
+      assert.equal((await pool.query('SELECT 1 FROM job_outbox WHERE user_id = $1', [carol])).rowCount, 0, 'confirmed rows are deleted');
+      assert.deepEqual(await harness.outbox.relayOnce(), { claimed: 0, published: 0, failed: 0 });
+      const relayedMetrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(relayedMetrics, /workflows_outbox_relayed_total\{[^}]*type="webhook"[^}]*\} 1\n/);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(published.length, 2, 'nothing published twice');
     } finally {
       await degraded.close();
       await unreachable.close();
     }
+  });
+
+  it('leaves no outbox row behind once the broker confirms a write\'s jobs', async () => {
+    const dave = randomUUID();
+    published.length = 0;
+    const res = await create(dave, { name: 'confirmed', webhookUrl: 'https://hooks.example.com/y' });
+    assert.equal(res.statusCode, 201);
+    await waitForPublished(2);
+    assert.equal((await pool.query('SELECT 1 FROM job_outbox WHERE user_id = $1', [dave])).rowCount, 0);
+    const update = await app.inject({ method: 'PATCH', url: `/api/workflows/${res.json().id}`, headers: as(dave), payload: { status: 'active' } });
+    assert.equal(update.statusCode, 200);
+    await waitForPublished(4);
+    assert.equal((await pool.query('SELECT 1 FROM job_outbox WHERE user_id = $1', [dave])).rowCount, 0);
+  });
+
+  it('writes and publishes no job for a write that finds nothing (404)', async () => {
+    const erin = randomUUID();
+    published.length = 0;
+    for (const request of [
+      { method: 'PATCH' as const, url: `/api/workflows/${randomUUID()}`, payload: { status: 'active' } },
+      { method: 'DELETE' as const, url: `/api/workflows/${randomUUID()}` },
+      { method: 'POST' as const, url: `/api/workflows/${randomUUID()}/steps`, payload: { name: 'a', kind: 'http' } },
+    ]) {
+      const res = await app.inject({ ...request, headers: as(erin) });
+      assert.equal(res.statusCode, 404, `${request.method} ${request.url}`);
+    }
+    assert.equal((await pool.query('SELECT 1 FROM job_outbox WHERE user_id = $1', [erin])).rowCount, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(published.length, 0);
   });
 });
