@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import { Counter, Gauge, type Logger, type RedisClient, type ServiceMetrics } from "@noa/kit";
 import { createTokenVerifier, type TokenVerifierOptions } from "./auth";
@@ -13,9 +14,6 @@ export const ROUTES = [
   { prefix: "/api/workflows", upstream: "workflows" },
   { prefix: "/api/storage", upstream: "storage" },
 ] as const;
-
-/** Upstream bodies up to this size (with a Content-Length) are buffered; larger or chunked ones are streamed. */
-const BUFFERED_BODY_BYTES = 64 * 1024;
 
 export type UpstreamName = (typeof ROUTES)[number]["upstream"];
 
@@ -242,14 +240,14 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
       return { status: result.status };
     }
     reply.code(result.statusCode).headers(clientResponseHeaders(result.headers));
-    // HEAD and 204/304 carry no body: drain undici's so the connection is reused.
     if (request.method === "HEAD" || result.statusCode === 204 || result.statusCode === 304) {
-      await result.body.dump();
+      // No body on these; a stray streamed one is dropped (which closes that upstream connection).
+      if (!Buffer.isBuffer(result.body)) result.body.destroy();
       reply.send();
-    } else if (Number(result.headers["content-length"]) <= BUFFERED_BODY_BYTES) {
-      // Small bodies (the usual JSON answer) go out in one write with the headers;
-      // streaming them would cost a write per chunk and the stream machinery.
-      reply.send(Buffer.from(await result.body.arrayBuffer()));
+    } else if (Buffer.isBuffer(result.body) && isText(result.headers["content-type"]) && isUtf8(result.body)) {
+      // A string goes out in one write together with the status line and headers
+      // (a Buffer would take a second chunk and a writev); valid UTF-8 re-encodes to the same bytes.
+      reply.send(result.body.toString("utf8"));
     } else {
       reply.send(result.body);
     }
@@ -315,6 +313,15 @@ function setRateLimitHeaders(reply: FastifyReply, decision: Decision) {
   reply.header("ratelimit-limit", decision.limit);
   reply.header("ratelimit-remaining", decision.remaining);
   reply.header("ratelimit-reset", Math.max(0, Math.ceil(decision.msBeforeReset / 1000)));
+}
+
+/** JSON and text bodies in UTF-8 (or ASCII), which decode and re-encode to the same bytes. */
+function isText(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.toLowerCase();
+  if (!(type.startsWith("application/json") || type.startsWith("text/") || type.includes("+json"))) return false;
+  const charset = /charset=([^;\s]+)/.exec(type)?.[1]?.replace(/"/g, "");
+  return charset === undefined || charset === "utf-8" || charset === "utf8" || charset === "us-ascii";
 }
 
 /** The account a login body names (`email`), if it is a JSON object with one. */

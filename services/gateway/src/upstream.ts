@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { Readable } from "node:stream";
 import CircuitBreaker from "opossum";
 import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
 import type { Logger } from "@noa/kit";
@@ -21,6 +23,8 @@ export interface UpstreamOptions {
   timeoutMs: number;
   /** Keep-alive connections per gateway process to this upstream (default 128). */
   connections?: number;
+  /** Bodies up to this many bytes, with a Content-Length, are buffered whole; others stream (default 64 KiB). */
+  bufferLimitBytes?: number;
   /** Failure percentage within the rolling window that opens the breaker (default 50). */
   errorThresholdPercentage?: number;
   /** Requests within the rolling window before the breaker may open (default 20). */
@@ -36,9 +40,21 @@ export interface UpstreamOptions {
 export const CIRCUIT_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 export type CircuitState = keyof typeof CIRCUIT_STATE;
 
+/**
+ * An upstream's answer. A body with a Content-Length up to `bufferLimit`
+ * (the usual JSON answer) arrives whole, as one Buffer: it goes to the client
+ * in one write with the headers, with no stream machinery per request.
+ * Larger or chunked bodies arrive as a stream with backpressure.
+ */
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer | Readable;
+}
+
 /** A 5xx answer: a failure for the breaker, but still the response to forward. */
 export class UpstreamServerError extends Error {
-  constructor(readonly response: Dispatcher.ResponseData) {
+  constructor(readonly response: UpstreamResponse) {
     super(`upstream answered ${response.statusCode}`);
     this.name = "UpstreamServerError";
   }
@@ -55,14 +71,16 @@ export class Upstream {
   readonly origin: string;
   readonly resetTimeoutMs: number;
   private readonly pool: Pool;
-  private readonly breaker: CircuitBreaker<[Dispatcher.RequestOptions], Dispatcher.ResponseData>;
+  private readonly breaker: CircuitBreaker<[Dispatcher.DispatchOptions], UpstreamResponse>;
   private readonly timeoutMs: number;
+  private readonly bufferLimitBytes: number;
 
   constructor(options: UpstreamOptions) {
     this.name = options.name;
     this.origin = new URL(options.url).origin;
     this.timeoutMs = options.timeoutMs;
     this.resetTimeoutMs = options.resetTimeoutMs ?? 10_000;
+    this.bufferLimitBytes = options.bufferLimitBytes ?? 64 * 1024;
     this.pool = new Pool(this.origin, {
       connections: options.connections ?? 128,
       keepAliveTimeout: 30_000,
@@ -70,8 +88,10 @@ export class Upstream {
       bodyTimeout: options.timeoutMs,
     });
     this.breaker = new CircuitBreaker(
-      async (request: Dispatcher.RequestOptions) => {
-        const response = await this.pool.request(request);
+      async (request: Dispatcher.DispatchOptions) => {
+        const response = await new Promise<UpstreamResponse>((resolve, reject) => {
+          this.pool.dispatch(request, new ResponseHandler(resolve, reject, this.bufferLimitBytes));
+        });
         if (response.statusCode >= 500) throw new UpstreamServerError(response);
         return response;
       },
@@ -103,7 +123,7 @@ export class Upstream {
    * Sends one request. Resolves with the upstream's response (any status,
    * body unread) or with the failure the gateway must answer instead.
    */
-  async send(request: Omit<Dispatcher.RequestOptions, "origin">): Promise<Dispatcher.ResponseData | UpstreamFailure> {
+  async send(request: Omit<Dispatcher.DispatchOptions, "origin">): Promise<UpstreamResponse | UpstreamFailure> {
     try {
       return await this.breaker.fire({ ...request, origin: this.origin });
     } catch (error) {
@@ -129,6 +149,75 @@ export class Upstream {
   }
 }
 
-export function isFailure(value: Dispatcher.ResponseData | UpstreamFailure): value is UpstreamFailure {
+export function isFailure(value: UpstreamResponse | UpstreamFailure): value is UpstreamFailure {
   return "reason" in value;
+}
+
+/**
+ * undici's dispatch handler for one proxied request: what `pool.request()`
+ * does, without a stream and its consumers for the small bodies that are
+ * nearly every answer (chunks are collected and joined once at the end).
+ * Anything else is handed over as a Readable as soon as the headers are in;
+ * its reads resume the socket and a full buffer pauses it, and destroying it
+ * (the client went away) aborts the upstream request.
+ */
+class ResponseHandler implements Dispatcher.DispatchHandler {
+  private statusCode = 0;
+  private headers: IncomingHttpHeaders = {};
+  private chunks: Buffer[] | undefined;
+  private stream: Readable | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly resolve: (response: UpstreamResponse) => void,
+    private readonly reject: (error: Error) => void,
+    private readonly bufferLimit: number,
+  ) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.statusCode = statusCode;
+    this.headers = headers;
+    const declared = headers["content-length"];
+    if (declared !== undefined && Number(declared) <= this.bufferLimit) {
+      this.chunks = [];
+      return;
+    }
+    let ended = false;
+    this.stream = new Readable({
+      read: () => controller.resume(),
+      destroy: (error, callback) => {
+        if (!ended) controller.abort(error ?? new Error("client went away"));
+        callback(error);
+      },
+    });
+    this.stream.once("end", () => (ended = true));
+    this.settled = true;
+    this.resolve({ statusCode, headers, body: this.stream });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.chunks) this.chunks.push(chunk);
+    else if (this.stream && !this.stream.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.stream) {
+      this.stream.push(null);
+      return;
+    }
+    this.settled = true;
+    const chunks = this.chunks ?? [];
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(error);
+    } else {
+      this.stream?.destroy(error);
+    }
+  }
 }

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import { createLogger, createRedis, waitForRedis } from "@noa/kit";
 import { createCapturingLogger } from "@noa/kit/testing";
 import { createSigner } from "fast-jwt";
@@ -48,6 +50,70 @@ describe("gateway routing and input handling", () => {
     assert.equal(answer.status, 200);
     assert.equal(answer.json.echo.body, body);
     assert.equal(answer.json.echo.headers["content-length"], String(Buffer.byteLength(body)));
+  });
+
+  describe("answers", () => {
+    const large = randomBytes(300 * 1024);
+    const invalidUtf8 = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]); // {"a":"\xff\xfe"}
+    const answers: Record<string, (res: ServerResponse) => void> = {
+      "/api/workflows/utf8": (res) => {
+        const body = Buffer.from('{"name":"Zoë – ✓ 𝄞"}', "utf8");
+        res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": body.length }).end(body);
+      },
+      "/api/workflows/large": (res) => res.writeHead(200, { "content-type": "application/octet-stream", "content-length": large.length }).end(large),
+      "/api/workflows/chunked": (res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write('{"part":1,');
+        setTimeout(() => res.end('"part2":2}'), 20);
+      },
+      "/api/workflows/not-utf8": (res) => res.writeHead(200, { "content-type": "application/json", "content-length": invalidUtf8.length }).end(invalidUtf8),
+      "/api/workflows/empty": (res) => res.writeHead(204).end(),
+      "/api/workflows/head": (res) => res.writeHead(200, { "content-type": "application/json", "content-length": 11 }).end(),
+    };
+    before(() => {
+      gw.workflows.raw = (seen, res) => {
+        const answer = answers[seen.url];
+        answer?.(res);
+        return answer !== undefined;
+      };
+    });
+    after(() => (gw.workflows.raw = undefined));
+    const get = (path: string, method = "GET") => send(gw.url, method, path, { headers: bearer(token) });
+
+    it("passes a small UTF-8 JSON answer byte for byte, with its length", async () => {
+      const answer = await get("/api/workflows/utf8");
+      assert.equal(answer.status, 200);
+      assert.equal(answer.bytes.toString("utf8"), '{"name":"Zoë – ✓ 𝄞"}');
+      assert.equal(answer.headers["content-length"], String(answer.bytes.length));
+    });
+
+    it("streams a large answer intact", async () => {
+      const answer = await get("/api/workflows/large");
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers["content-type"], "application/octet-stream");
+      assert.equal(createHash("sha256").update(answer.bytes).digest("hex"), createHash("sha256").update(large).digest("hex"));
+    });
+
+    it("streams a chunked answer of unknown length intact", async () => {
+      const answer = await get("/api/workflows/chunked");
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json, { part: 1, part2: 2 });
+    });
+
+    it("keeps the bytes of a JSON answer that is not valid UTF-8", async () => {
+      const answer = await get("/api/workflows/not-utf8");
+      assert.deepEqual(answer.bytes, invalidUtf8);
+    });
+
+    it("answers 204 and HEAD without a body, and the next request still works", async () => {
+      const empty = await get("/api/workflows/empty", "DELETE");
+      assert.equal(empty.status, 204);
+      assert.equal(empty.bytes.length, 0);
+      const head = await get("/api/workflows/head", "HEAD");
+      assert.equal(head.status, 200);
+      assert.equal(head.bytes.length, 0);
+      assert.equal((await get("/api/workflows/utf8")).status, 200);
+    });
   });
 
   it("drops Content-Type from a request without a body, so a DELETE sent with one reaches the upstream cleanly", async () => {

@@ -4,6 +4,8 @@ export interface HttpAnswer {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
+  /** The body exactly as received. */
+  bytes: Buffer;
   json: any;
   ms: number;
 }
@@ -21,14 +23,15 @@ export function send(
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
+        const bytes = Buffer.concat(chunks);
+        const text = bytes.toString("utf8");
         let json: unknown;
         try {
           json = text ? JSON.parse(text) : undefined;
         } catch {
           json = undefined;
         }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, ms: performance.now() - started });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, bytes, json, ms: performance.now() - started });
       });
     });
     req.on("error", reject);

@@ -19,6 +19,8 @@ export class FakeUpstream {
   delayMs = 0;
   /** Custom answer for a path (status and JSON body), used by the login tests. */
   responder: ((request: SeenRequest) => { status: number; body: unknown; headers?: Record<string, string> }) | undefined;
+  /** Writes the whole answer itself (raw bytes, chunked, HEAD, 204), for paths it returns true for. */
+  raw: ((request: SeenRequest, res: ServerResponse) => boolean) | undefined;
   private readonly server: Server;
   private readonly hanging = new Set<ServerResponse>();
 
@@ -39,6 +41,7 @@ export class FakeUpstream {
           else fail();
           return;
         }
+        if (this.raw?.(seen, res)) return;
         const answer = this.responder?.(seen) ?? { status: 200, body: { echo: seen } };
         if (this.delayMs > 0) {
           setTimeout(() => {
