@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { lazyChildLoggerFactory } from './logger.js';
 import type { ServiceMetrics } from './metrics.js';
 
 /** A dependency probed by `/health/ready`. */
@@ -129,6 +130,7 @@ export function createHttpServer(args: HttpServerArgs): FastifyInstance {
       disableRequestLogging: !(args.logRequests ?? false),
       requestIdLogLabel: 'requestId',
     }),
+    childLoggerFactory: lazyChildLoggerFactory as never,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();

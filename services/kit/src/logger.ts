@@ -50,3 +50,38 @@ export function createLogger(
   // so the extra syscall per line is cheap.
   return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
+
+/**
+ * fastify `childLoggerFactory` that builds each request's child logger on
+ * first use. Fastify makes a child (request id bound) for every request, and
+ * pino serialises and redacts the bindings right away — a few percent of a
+ * small request's CPU, for a logger most requests never use (per-request
+ * logging is off). Methods are stand-ins that create the real child when
+ * called; reading any other property creates it at once.
+ */
+export function lazyChildLoggerFactory(logger: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions): Logger {
+  let child: Logger | undefined;
+  const real = (): Logger => (child ??= logger.child(bindings, options));
+  const methods = new Map<PropertyKey, (...args: unknown[]) => unknown>();
+  return new Proxy(logger, {
+    get(target, property) {
+      if (child) {
+        const value: unknown = Reflect.get(child, property, child);
+        return typeof value === 'function' ? value.bind(child) : value;
+      }
+      if (typeof Reflect.get(target, property) === 'function') {
+        let method = methods.get(property);
+        if (!method) {
+          method = (...args: unknown[]) => (Reflect.get(real(), property) as (...a: unknown[]) => unknown).apply(child, args);
+          methods.set(property, method);
+        }
+        return method;
+      }
+      const created = real();
+      return Reflect.get(created, property, created);
+    },
+    set(_target, property, value) {
+      return Reflect.set(real(), property, value);
+    },
+  });
+}

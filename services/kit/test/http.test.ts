@@ -167,6 +167,38 @@ describe('createHttpServer', () => {
     assert.equal(res.json().checks.slow.error, 'timed out after 50 ms');
   });
 
+  it("builds a request's child logger only when the request logs, with its request id bound", async () => {
+    const { logger, lines } = createCapturingLogger('kit-http');
+    let children = 0;
+    const child = logger.child.bind(logger);
+    logger.child = ((...args: Parameters<typeof child>) => {
+      children += 1;
+      return child(...args);
+    }) as typeof logger.child;
+    const app = createHttpServer({ service: 'kit-http', logger, metrics: createMetrics('kit-http') });
+    app.get('/quiet', async () => ({ ok: true }));
+    app.get('/chatty', async (request) => {
+      request.log.info({ token: 't0ken', item: 7 }, 'handled');
+      request.log.warn('twice');
+      return { level: request.log.level };
+    });
+    await app.ready();
+    const atStart = children;
+    assert.equal((await app.inject({ method: 'GET', url: '/quiet' })).statusCode, 200);
+    assert.equal(children - atStart, 0, 'no child logger for a request that never logs');
+    const res = await app.inject({ method: 'GET', url: '/chatty', headers: { 'x-request-id': 'req-lazy-1' } });
+    assert.deepEqual(res.json(), { level: 'info' });
+    assert.equal(children - atStart, 1, 'one child per logging request, however often it logs');
+    const mine = lines.filter((l) => l.requestId === 'req-lazy-1');
+    assert.deepEqual(mine.map((l) => [l.level, l.msg, l.service]), [
+      ['info', 'handled', 'kit-http'],
+      ['warn', 'twice', 'kit-http'],
+    ]);
+    assert.equal(mine[0]!.token, '[redacted]');
+    assert.equal(mine[0]!.item, 7);
+    await app.close();
+  });
+
   it('logs requests only when asked, with credentials redacted', async () => {
     const { logger, lines } = createCapturingLogger('kit-http');
     const app = createHttpServer({ service: 'kit-http', logger, metrics: createMetrics('kit-http'), logRequests: true });
