@@ -150,9 +150,11 @@ async function measure(
   const total = result.requests.total;
   const cpuUsPerReq: Record<string, number> = {};
   for (const key of Object.keys(pids)) cpuUsPerReq[key] = Math.round(((cpuAfter[key] - cpuBefore[key]) * 1e6) / Math.max(1, total));
+  // The kernel's share (system time) of the process under test: syscalls and loopback TCP, which no JS change removes.
+  const sysShare = Math.round(((cpuAfter[`${underTest}:sys`] - cpuBefore[`${underTest}:sys`]) / Math.max(1e-9, cpuAfter[underTest] - cpuBefore[underTest])) * 100);
   const busy = Math.round(((cpuAfter[underTest] - cpuBefore[underTest]) / elapsedS) * 100) / 100;
   const figures = { name, reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, cpuUsPerReq, busy };
-  console.log(`${name}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}, CPU µs/req ${JSON.stringify(cpuUsPerReq)}, ${underTest} busy ${Math.round(busy * 100)}% of a CPU`);
+  console.log(`${name}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}, CPU µs/req ${JSON.stringify(cpuUsPerReq)}, ${underTest} busy ${Math.round(busy * 100)}% of a CPU (${sysShare}% of it in the kernel)`);
   return figures;
 }
 
@@ -166,6 +168,7 @@ function cpuTimes(groups: Record<string, number[]>): Record<string, number> {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       out[key] += (Number(fields[11]) + Number(fields[12])) / ticks;
+      out[`${key}:sys`] = (out[`${key}:sys`] ?? 0) + Number(fields[12]) / ticks;
     }
   }
   return out;
@@ -277,7 +280,9 @@ function psql(sql: string) {
 /** Starts a Node child; `underTest` pins it to its own CPU (taskset execs node, so the pid stays the server's). */
 function startNode(args: string[], env: Record<string, string>, underTest = false): ChildProcess {
   // BENCH_NODE_ARGS (e.g. `--cpu-prof`) goes to the process under test only, for profiling it under load.
-  const extra = underTest ? (process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []) : [];
+  // BENCH_USERS_NODE_ARGS does the same for the users service.
+  const flags = underTest ? process.env.BENCH_NODE_ARGS : args[0]?.includes("services/users/") ? process.env.BENCH_USERS_NODE_ARGS : undefined;
+  const extra = flags?.split(" ").filter(Boolean) ?? [];
   const nodeArgs = [...extra, "--import", "tsx", ...args];
   const child = spawn(PIN && underTest ? "taskset" : process.execPath, PIN && underTest ? ["-c", String(TEST_CPU), process.execPath, ...nodeArgs] : nodeArgs, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] });
   children.push(child);
