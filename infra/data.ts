@@ -10,6 +10,11 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { NoaConfig } from "./config";
 
+/** Namespace of the data stores; the alert rules and the mesh's namespaces use the same name. */
+export const DATA_NAMESPACE = "noa-data";
+/** The Redis Cluster component, and so its StatefulSet (the alert rules watch it by name). */
+export const REDIS_NAME = "noa-redis";
+
 export interface DataDependencies {
     /** The cluster's Kubernetes provider (EksCluster `provider`). */
     readonly provider: k8s.Provider;
@@ -67,11 +72,12 @@ export function deployData(config: NoaConfig, deps: DataDependencies): Data {
         pgbouncerReplicas: config.citus.pgbouncerReplicas,
         serviceMonitor,
     }, opts);
-    const redis = new RedisCluster("noa-redis", {
+    const redis = new RedisCluster(REDIS_NAME, {
         ...placement,
         masters: config.redis.masters,
         replicasPerMaster: config.redis.replicasPerMaster,
         node: config.redis.node,
+        serviceMonitor,
     }, opts);
     const rabbitmq = new RabbitMqCluster("noa-rabbitmq", {
         ...placement,

@@ -4,7 +4,7 @@
  * function in its own module, called in dependency order.
  */
 import type { NoaConfig } from "./config";
-import { deployData } from "./data";
+import { DATA_NAMESPACE, deployData } from "./data";
 import { deployIngress, deployStorageAndImages } from "./edge";
 import { deployFoundation } from "./foundation";
 import { deployMesh, deployObservability, deployServices } from "./runtime";
@@ -46,8 +46,8 @@ export async function platform(config: NoaConfig, ctx: PlatformContext): Promise
     const data = deployData(config, {
         provider: cluster.provider,
         storageClassName: cluster.storageClassName,
-        namespaces: { data: "noa-data", services: "noa" },
-        dependsOn: [mesh.namespaces["noa-data"], mesh.namespaces["noa"]],
+        namespaces: { data: DATA_NAMESPACE, services: "noa" },
+        dependsOn: [mesh.namespaces[DATA_NAMESPACE], mesh.namespaces["noa"]],
         monitoringReady: observability.ready,
         // KEDA's rabbitmq scaler reads queue depth over AMQP from its own namespace.
         queueReaderNamespaces: observability.kedaNamespace ? ["keda"] : [],

@@ -16,6 +16,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { NoaConfig, ServiceConfig, ServiceName } from "./config";
 import { SERVICE_NAMES } from "./config";
+import { DATA_NAMESPACE, REDIS_NAME } from "./data";
 
 /** Connection Secrets the data components write into the services' namespace (services/README.md). */
 export const CONNECTION_SECRETS = {
@@ -69,7 +70,7 @@ export function deployObservability(config: NoaConfig, deps: { provider: k8s.Pro
         prometheusAdapter: usesRequestsPerSecond(config),
         retentionDays: o.retentionDays,
         prometheusStorage: o.prometheusStorage,
-        alerts: { queueBacklogMessages: o.queueBacklogMessages, queueBacklogMinutes: o.queueBacklogMinutes },
+        alerts: { queueBacklogMessages: o.queueBacklogMessages, queueBacklogMinutes: o.queueBacklogMinutes, dataNamespace: DATA_NAMESPACE, redisStatefulSet: REDIS_NAME },
     }, { provider: deps.provider });
 }
 

@@ -195,7 +195,41 @@ describe("RedisCluster", () => {
         assert.equal(await promiseOf(r.passwordSecretName), "noa-redis-auth");
     });
 
-    it("admits the client namespace on 6379 and only its own pods and Job on the bus", async () => {
+    it("runs redis_exporter beside every node; a ServiceMonitor only when enabled, after what installs its CRD", async () => {
+        const { RedisCluster } = await import("./redis.js");
+        const k8s = await import("@pulumi/kubernetes");
+        const crds = new k8s.core.v1.ConfigMap("rm-crds", {});
+        new RedisCluster("rm", { ...devArgs, serviceMonitor: { enabled: true, dependsOn: [crds] } });
+        new RedisCluster("rq", devArgs);
+        await harness.settle();
+        for (const name of ["rm", "rq"]) {
+            const containers = harness.one("kubernetes:apps/v1:StatefulSet", name).inputs.spec.template.spec.containers;
+            assert.deepEqual(containers.map((c: any) => c.name), ["redis", "exporter"]);
+            const exporter = containers[1];
+            assert.equal(exporter.image, "oliver006/redis_exporter:v1.91.1");
+            assert.deepEqual(exporter.ports, [{ name: "metrics", containerPort: 9121 }]);
+            assert.deepEqual(exporter.env, [
+                { name: "REDIS_ADDR", value: "redis://127.0.0.1:6379" },
+                { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: `${name}-server-auth`, key: "REDIS_PASSWORD" } } },
+            ]);
+            assert.deepEqual(exporter.securityContext, containers[0].securityContext);
+            assert.deepEqual(exporter.readinessProbe.httpGet, { path: "/health", port: 9121 });
+            assert.ok(exporter.resources.limits.memory, "the exporter has a memory limit");
+            assert.deepEqual(harness.one("kubernetes:core/v1:Service", `${name}-headless`).inputs.spec.ports.map((p: any) => [p.name, p.port]), [
+                ["redis", 6379], ["cluster-bus", 16379], ["metrics", 9121],
+            ]);
+        }
+        const sm = harness.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "rm-metrics");
+        assert.deepEqual(sm.inputs.spec, {
+            selector: { matchLabels: { "app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": "rm", "app.kubernetes.io/component": "node" } },
+            endpoints: [{ port: "metrics", interval: "30s" }],
+        });
+        assert.equal(sm.inputs.metadata.namespace, "noa-data");
+        assert.ok(sm.dependsOn.includes(harness.one("kubernetes:core/v1:ConfigMap", "rm-crds").urn));
+        assert.equal(harness.byType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor").length, 1);
+    });
+
+    it("admits the client namespace on 6379, only its own pods and Job on the bus, and monitoring on 9121", async () => {
         const { RedisCluster } = await import("./redis.js");
         new RedisCluster("rn", devArgs);
         await harness.settle();
@@ -209,6 +243,7 @@ describe("RedisCluster", () => {
                     from: [{ podSelector: { matchLabels: sel } }, { podSelector: { matchLabels: { ...sel, "app.kubernetes.io/component": "bootstrap" } } }],
                     ports: [{ protocol: "TCP", port: 6379 }, { protocol: "TCP", port: 16379 }],
                 },
+                { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 9121 }] },
             ],
         });
     });

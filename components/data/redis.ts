@@ -16,19 +16,27 @@
  * names that survive a pod's IP changing on restart; the cluster bus keeps
  * using IPs and learns a restarted node's new IP by gossip. Losing every pod
  * at once is what that cannot cover, hence the PDB (max unavailable 1).
+ *
+ * Metrics: redis_exporter beside every node (memory against `maxmemory`,
+ * `CLUSTER INFO` state and slots, command statistics, replication links),
+ * scraped from the `monitoring` namespace through an optional ServiceMonitor;
+ * the platform's alert rules read `redis_cluster_state` and the memory series.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, namespacePeer, parseQuantity, podFqdn, resources,
-    RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, spreadAffinity, StatefulPodArgs, throwIfProblems,
+    RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs, throwIfProblems,
 } from "./kube";
 
 /** Official image, pinned. */
 export const REDIS_IMAGE = "redis:7.4.5";
 export const REDIS_PORT = 6379;
 export const REDIS_BUS_PORT = 16379;
+/** redis_exporter beside every node: `CLUSTER INFO`, memory and command statistics for the alert rules. */
+export const REDIS_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.91.1";
+export const REDIS_METRICS_PORT = 9121;
 /** uid/gid of `redis` in the official image. */
 const REDIS_UID = 999;
 
@@ -57,6 +65,12 @@ export interface RedisClusterArgs {
     readonly passwordSecretName?: string;
     /** Redis image (7.0 or later: hostname announcement). Default `REDIS_IMAGE`. */
     readonly image?: string;
+    /** redis_exporter image. Default `REDIS_EXPORTER_IMAGE`. */
+    readonly exporterImage?: string;
+    /** Namespace allowed to scrape the exporters (9121). Default `monitoring`. */
+    readonly metricsNamespace?: string;
+    /** A ServiceMonitor for the exporters. Default `{ enabled: false }`. */
+    readonly serviceMonitor?: ServiceMonitorArgs;
 }
 
 export interface NormalizedRedisArgs extends Required<RedisClusterArgs> {
@@ -91,6 +105,8 @@ export function normalizeRedisArgs(name: string, args: RedisClusterArgs): Normal
     const maxmemoryPolicy = args.maxmemoryPolicy ?? "volatile-lru";
     if (!EVICTION_POLICIES.includes(maxmemoryPolicy)) problems.push(`maxmemoryPolicy (${JSON.stringify(maxmemoryPolicy)}) must be one of ${EVICTION_POLICIES.join(", ")}`);
     const passwordSecretName = args.passwordSecretName ?? "noa-redis-auth";
+    const metricsNamespace = args.metricsNamespace ?? "monitoring";
+    checkDnsLabel(problems, p, "metricsNamespace", metricsNamespace);
     checkDnsLabel(problems, p, "passwordSecretName", passwordSecretName, 253);
     if (typeof args.protect !== "boolean") problems.push(`protect (${JSON.stringify(args.protect)}) must be true or false`);
     const memory = parseQuantity(args.node?.memoryLimit) ?? 0;
@@ -108,6 +124,9 @@ export function normalizeRedisArgs(name: string, args: RedisClusterArgs): Normal
         maxmemoryPolicy,
         passwordSecretName,
         image: args.image ?? REDIS_IMAGE,
+        exporterImage: args.exporterImage ?? REDIS_EXPORTER_IMAGE,
+        metricsNamespace,
+        serviceMonitor: args.serviceMonitor ?? { enabled: false },
         nodeSelector: args.nodeSelector ?? {},
         pods,
         maxmemoryBytes: redisMaxmemory(memory),
@@ -234,6 +253,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 ports: [
                     { name: "redis", port: REDIS_PORT, targetPort: REDIS_PORT },
                     { name: "cluster-bus", port: REDIS_BUS_PORT, targetPort: REDIS_BUS_PORT },
+                    { name: "metrics", port: REDIS_METRICS_PORT, targetPort: REDIS_METRICS_PORT },
                 ],
             },
         }, { parent: this });
@@ -279,6 +299,15 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 { name: "config", mountPath: "/etc/redis", readOnly: true },
                                 { name: "run", mountPath: "/run/redis" },
                             ],
+                        }, {
+                            name: "exporter",
+                            image: a.exporterImage,
+                            ports: [{ name: "metrics", containerPort: REDIS_METRICS_PORT }],
+                            env: [{ name: "REDIS_ADDR", value: `redis://127.0.0.1:${REDIS_PORT}` }, passwordEnv],
+                            resources: { requests: { cpu: "10m", memory: "24Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
+                            securityContext: RESTRICTED_CONTAINER,
+                            readinessProbe: { httpGet: { path: "/health", port: REDIS_METRICS_PORT }, periodSeconds: 30 },
+                            livenessProbe: { httpGet: { path: "/health", port: REDIS_METRICS_PORT }, periodSeconds: 60, failureThreshold: 5 },
                         }],
                         volumes: [
                             { name: "config", configMap: { name: config.metadata.name } },
@@ -332,9 +361,22 @@ export class RedisCluster extends pulumi.ComponentResource {
                         ],
                         ports: [{ protocol: "TCP", port: REDIS_PORT }, { protocol: "TCP", port: REDIS_BUS_PORT }],
                     },
+                    { from: [namespacePeer(a.metricsNamespace)], ports: [{ protocol: "TCP", port: REDIS_METRICS_PORT }] },
                 ],
             },
         }, { parent: this });
+
+        if (a.serviceMonitor.enabled) {
+            new k8s.apiextensions.CustomResource(`${name}-metrics`, {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "ServiceMonitor",
+                metadata: { namespace: ns, labels: role.labels },
+                spec: {
+                    selector: { matchLabels: role.selector },
+                    endpoints: [{ port: "metrics", interval: "30s" }],
+                },
+            }, { parent: this, dependsOn: a.serviceMonitor.dependsOn });
+        }
 
         const clientSecret = new k8s.core.v1.Secret(`${name}-client-auth`, {
             metadata: { name: a.passwordSecretName, namespace: a.clientNamespace, labels: role.labels },

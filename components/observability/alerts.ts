@@ -14,7 +14,11 @@
  * - `gateway_circuit_state{upstream}` — the gateway's opossum breakers:
  *   0 closed, 1 half-open, 2 open (services/gateway/src/upstream.ts);
  * - `pg_stat_database_numbackends` / `pg_settings_max_connections` — a
- *   postgres_exporter next to the Citus coordinator (the data area).
+ *   postgres_exporter next to the Citus coordinator (the data area);
+ * - `redis_cluster_state` (1 ok, 0 fail, from `CLUSTER INFO`),
+ *   `redis_memory_used_bytes`, `redis_memory_max_bytes` — the redis_exporter
+ *   beside every Redis node (the data area); `kube_statefulset_*` for Redis
+ *   pods that are down, which no exporter on those pods can report.
  */
 
 export interface AlertThresholds {
@@ -40,6 +44,12 @@ export interface AlertThresholds {
     readonly latencyMetric?: string;
     /** Label of the HTTP status code on the request counter. Default "status_code" (the kit's, services/kit/src/metrics.ts). */
     readonly statusLabel?: string;
+    /** Namespace of the data stores. Default "noa-data". */
+    readonly dataNamespace?: string;
+    /** The Redis Cluster's StatefulSet. Default "noa-redis". */
+    readonly redisStatefulSet?: string;
+    /** Share of Redis `maxmemory` in use that warns, 0–1. Default 0.9 (evictions of live cache and rate-limit keys are near). */
+    readonly redisMemory?: number;
 }
 
 export type NormalizedThresholds = Required<AlertThresholds>;
@@ -57,15 +67,18 @@ export function normalizeThresholds(t: AlertThresholds = {}): NormalizedThreshol
         requestsMetric: t.requestsMetric ?? "http_requests_total",
         latencyMetric: t.latencyMetric ?? "http_request_duration_seconds",
         statusLabel: t.statusLabel ?? "status_code",
+        dataNamespace: t.dataNamespace ?? "noa-data",
+        redisStatefulSet: t.redisStatefulSet ?? "noa-redis",
+        redisMemory: t.redisMemory ?? 0.9,
     };
     const problems: string[] = [];
-    for (const key of ["errorRate", "resourceUsage", "databaseConnections"] as const) {
+    for (const key of ["errorRate", "resourceUsage", "databaseConnections", "redisMemory"] as const) {
         if (!(n[key] > 0 && n[key] <= 1)) problems.push(`alerts.${key} (${n[key]}) must be a fraction in (0, 1]`);
     }
     for (const key of ["p95LatencySeconds", "queueBacklogMessages", "queueBacklogMinutes", "hpaMaxedMinutes"] as const) {
         if (!(n[key] > 0)) problems.push(`alerts.${key} (${n[key]}) must be positive`);
     }
-    for (const key of ["requestsMetric", "latencyMetric", "statusLabel", "namespace"] as const) {
+    for (const key of ["requestsMetric", "latencyMetric", "statusLabel", "namespace", "dataNamespace", "redisStatefulSet"] as const) {
         if (!/^[a-zA-Z_][a-zA-Z0-9_-]*$/.test(n[key])) problems.push(`alerts.${key} (${JSON.stringify(n[key])}) is not a metric/label name`);
     }
     if (problems.length > 0) throw new Error(problems.join("; "));
@@ -153,6 +166,27 @@ export function alertRules(t: AlertThresholds = {}): { name: string; rules: Aler
                 "5m", "warning",
                 `Database connections > ${n.databaseConnections * 100}% of limit`,
                 "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of max_connections.",
+            ),
+            rule(
+                "RedisClusterNodeDown",
+                `kube_statefulset_status_replicas_ready{namespace="${n.dataNamespace}",statefulset="${n.redisStatefulSet}"} < kube_statefulset_replicas{namespace="${n.dataNamespace}",statefulset="${n.redisStatefulSet}"}`,
+                "2m", "critical",
+                "Redis cluster nodes down",
+                "{{ $value }} of the Redis Cluster's pods are ready; a master without a ready replica loses its hash slots.",
+            ),
+            rule(
+                "RedisClusterStateFail",
+                `min by (namespace, pod) (redis_cluster_state{namespace="${n.dataNamespace}"}) == 0`,
+                "1m", "critical",
+                "{{ $labels.pod }}: Redis Cluster state is fail",
+                "Some hash slots have no reachable master: commands for their keys fail (caches miss, rate limits fall back to memory).",
+            ),
+            rule(
+                "RedisMemoryHigh",
+                `max by (namespace, pod) (redis_memory_used_bytes{namespace="${n.dataNamespace}"} / (redis_memory_max_bytes{namespace="${n.dataNamespace}"} > 0)) > ${n.redisMemory}`,
+                "10m", "warning",
+                `{{ $labels.pod }}: Redis above ${n.redisMemory * 100}% of maxmemory`,
+                "Used memory is {{ $value | humanizePercentage }} of maxmemory; keys with a TTL are being evicted soon.",
             ),
         ],
     }];

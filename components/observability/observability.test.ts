@@ -54,6 +54,15 @@ describe("Observability", () => {
                     "sum by (namespace, instance) (pg_stat_database_numbackends) / on (namespace, instance) max by (namespace, instance) (pg_settings_max_connections) > 0.9",
                     "5m", "warning",
                 ],
+                RedisClusterNodeDown: [
+                    'kube_statefulset_status_replicas_ready{namespace="noa-data",statefulset="noa-redis"} < kube_statefulset_replicas{namespace="noa-data",statefulset="noa-redis"}',
+                    "2m", "critical",
+                ],
+                RedisClusterStateFail: ['min by (namespace, pod) (redis_cluster_state{namespace="noa-data"}) == 0', "1m", "critical"],
+                RedisMemoryHigh: [
+                    'max by (namespace, pod) (redis_memory_used_bytes{namespace="noa-data"} / (redis_memory_max_bytes{namespace="noa-data"} > 0)) > 0.9',
+                    "10m", "warning",
+                ],
             });
         });
 
@@ -70,12 +79,20 @@ describe("Observability", () => {
             assert.equal(find("HighErrorRate").expr, 'sum by (namespace, service) (rate(http_requests_total{namespace="apps",code=~"5.."}[5m])) / sum by (namespace, service) (rate(http_requests_total{namespace="apps"}[5m])) > 0.02');
             assert.deepEqual([find("QueueBacklog").expr, find("QueueBacklog").for], ['max by (queue) (worker_queue_depth{namespace="apps"}) > 50', "3m"]);
             assert.equal(find("HPAMaxedOut").for, "15m");
+            const redis = alertRules({ dataNamespace: "stores", redisStatefulSet: "cache", redisMemory: 0.8 })[0].rules;
+            assert.equal(redis.find((r) => r.alert === "RedisClusterNodeDown")!.expr,
+                'kube_statefulset_status_replicas_ready{namespace="stores",statefulset="cache"} < kube_statefulset_replicas{namespace="stores",statefulset="cache"}');
+            assert.equal(redis.find((r) => r.alert === "RedisMemoryHigh")!.expr,
+                'max by (namespace, pod) (redis_memory_used_bytes{namespace="stores"} / (redis_memory_max_bytes{namespace="stores"} > 0)) > 0.8');
         });
 
         it("rejects thresholds out of range with key and value", async () => {
             const { normalizeThresholds } = await import("./index.js");
             assert.throws(() => normalizeThresholds({ errorRate: 5, statusLabel: "a b" }), {
                 message: 'alerts.errorRate (5) must be a fraction in (0, 1]; alerts.statusLabel ("a b") is not a metric/label name',
+            });
+            assert.throws(() => normalizeThresholds({ redisMemory: 0, dataNamespace: "" }), {
+                message: 'alerts.redisMemory (0) must be a fraction in (0, 1]; alerts.dataNamespace ("") is not a metric/label name',
             });
         });
     });
@@ -109,7 +126,7 @@ describe("Observability", () => {
         const keda = harness.one("kubernetes:helm.sh/v3:Release", "o1-keda").inputs;
         assert.deepEqual([keda.chart, keda.version, keda.namespace], ["keda", CHART_VERSIONS.keda, "keda"]);
         const rule = harness.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "o1-alerts");
-        assert.equal(rule.inputs.spec.groups[0].rules.length, 9);
+        assert.equal(rule.inputs.spec.groups[0].rules.length, 12);
         assert.ok(rule.dependsOn.includes(kps.urn), "the rule waits for its CRD");
     });
 

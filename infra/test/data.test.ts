@@ -119,10 +119,10 @@ describe("data: Citus, Redis and RabbitMQ in the program", () => {
         assert.equal((dev.outputs.data as any).redis.seedNodes, hosts(3));
     });
 
-    it("hangs ServiceMonitors for Citus' exporters and RabbitMQ's plugin on the monitoring stack", () => {
+    it("hangs ServiceMonitors for the Citus and Redis exporters and RabbitMQ's plugin on the monitoring stack", () => {
         for (const ev of [dev, prod]) {
             const monitors = ofType(ev, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor").filter((r) => r.inputs.metadata.namespace === "noa-data");
-            assert.deepEqual(monitors.map((r) => r.name).sort(), ["noa-citus-metrics", "noa-rabbitmq-metrics"]);
+            assert.deepEqual(monitors.map((r) => r.name).sort(), ["noa-citus-metrics", "noa-rabbitmq-metrics", "noa-redis-metrics"]);
             const stack = ofType(ev, "kubernetes:helm.sh/v3:Release").find((r) => r.inputs.chart === "kube-prometheus-stack")!;
             for (const m of monitors) assert.ok(m.dependsOn.includes(stack.urn), `${m.name} waits for the CRDs`);
         }

@@ -78,7 +78,12 @@ describe("runtime: mesh, observability and services in the program", () => {
             assert.deepEqual(rules(prod).map((r: any) => r.alert), [
                 "HighErrorRate", "HighLatencyP95", "ReplicasBelowMinimum", "HighCpuUsage", "HighMemoryUsage",
                 "QueueBacklog", "CircuitBreakerOpen", "HPAMaxedOut", "DatabaseConnectionsHigh",
+                "RedisClusterNodeDown", "RedisClusterStateFail", "RedisMemoryHigh",
             ]);
+            // They watch the Redis StatefulSet the program actually creates.
+            const down = rules(prod).find((r: any) => r.alert === "RedisClusterNodeDown");
+            const set = one(prod, "kubernetes:apps/v1:StatefulSet", "noa-redis");
+            assert.ok(down.expr.includes(`namespace="${set.inputs.metadata.namespace}",statefulset="${set.inputs.metadata.name}"`), down.expr);
         });
     });
 

@@ -112,7 +112,7 @@ describe("pod policies", () => {
         }
 
         it("accepts ECR by digest, allow-listed upstreams by exact version or digest", async () => {
-            for (const image of [`docker.io/library/redis:7.4.5`, `redis:7.4.5`, `rabbitmq:4.1.4-management`, `citusdata/citus:13.0.3`, `edoburu/pgbouncer:v1.25.1-p0`, `prometheuscommunity/postgres-exporter:v0.18.1`, `redis@${DIGEST}`]) {
+            for (const image of [`docker.io/library/redis:7.4.5`, `redis:7.4.5`, `rabbitmq:4.1.4-management`, `citusdata/citus:13.0.3`, `edoburu/pgbouncer:v1.25.1-p0`, `prometheuscommunity/postgres-exporter:v0.18.1`, `oliver006/redis_exporter:v1.91.1`, `redis@${DIGEST}`]) {
                 assertExactly(await judge(withContainer((c) => { c.image = image; }), "prod"), POD_SCOPE, []);
             }
         });
