@@ -10,7 +10,7 @@ import * as random from "@pulumi/random";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, mebibytes, namespacePeer, parseQuantity, podFqdn,
     resources, RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, serviceFqdn, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs,
-    throwIfProblems,
+    storeServiceMonitor, throwIfProblems,
 } from "./kube";
 
 /** Official images, pinned: a tag that moves would change the cluster under a `pulumi up` nobody reviewed. */
@@ -551,20 +551,10 @@ export class CitusCluster extends pulumi.ComponentResource {
             },
         }, { parent: this });
 
-        if (a.serviceMonitor.enabled) {
-            new k8s.apiextensions.CustomResource(`${name}-metrics`, {
-                apiVersion: "monitoring.coreos.com/v1",
-                kind: "ServiceMonitor",
-                metadata: { namespace: ns, labels: coordinator.labels },
-                spec: {
-                    selector: {
-                        matchLabels: { "app.kubernetes.io/name": "citus", "app.kubernetes.io/instance": name },
-                        matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: ["coordinator", "worker"] }],
-                    },
-                    endpoints: [{ port: "metrics", interval: "30s" }],
-                },
-            }, { parent: this, dependsOn: a.serviceMonitor.dependsOn });
-        }
+        storeServiceMonitor(`${name}-metrics`, ns, coordinator.labels, {
+            matchLabels: { "app.kubernetes.io/name": "citus", "app.kubernetes.io/instance": name },
+            matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: ["coordinator", "worker"] }],
+        }, "metrics", a.serviceMonitor, this);
 
         const connection = new k8s.core.v1.Secret(`${name}-connection`, {
             metadata: { name: a.connectionSecretName, namespace: a.clientNamespace, labels: pgbouncer.labels },

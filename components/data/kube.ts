@@ -3,7 +3,7 @@
  * Kubernetes quantities, labels, placement (anti-affinity) and the up-front
  * checks on pod sizes. Pure functions; no resources.
  */
-import type * as k8s from "@pulumi/kubernetes";
+import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { parseQuantity } from "../shared/index.js";
 
@@ -154,6 +154,29 @@ export interface ServiceMonitorArgs {
     readonly enabled: boolean;
     /** What installs those CRDs; the ServiceMonitor waits for it (the stores do not). Default none. */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * The store's ServiceMonitor when `args.enabled`: Prometheus scrapes `port` on
+ * every Service matching `selector`, every 30 s, once the monitoring CRDs
+ * (`args.dependsOn`) exist.
+ */
+export function storeServiceMonitor(
+    name: string,
+    namespace: string,
+    labels: Record<string, string>,
+    selector: k8s.types.input.meta.v1.LabelSelector,
+    port: string,
+    args: ServiceMonitorArgs,
+    parent: pulumi.Resource,
+): k8s.apiextensions.CustomResource | undefined {
+    if (!args.enabled) return undefined;
+    return new k8s.apiextensions.CustomResource(name, {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "ServiceMonitor",
+        metadata: { namespace, labels },
+        spec: { selector, endpoints: [{ port, interval: "30s" }] },
+    }, { parent, dependsOn: args.dependsOn });
 }
 
 /** Every container here: no privilege escalation, no capabilities, nothing written outside its volumes. */

@@ -27,7 +27,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, namespacePeer, parseQuantity, podFqdn, resources,
-    RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs, throwIfProblems,
+    RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs, storeServiceMonitor, throwIfProblems,
 } from "./kube";
 
 /** Official image, pinned. */
@@ -366,17 +366,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             },
         }, { parent: this });
 
-        if (a.serviceMonitor.enabled) {
-            new k8s.apiextensions.CustomResource(`${name}-metrics`, {
-                apiVersion: "monitoring.coreos.com/v1",
-                kind: "ServiceMonitor",
-                metadata: { namespace: ns, labels: role.labels },
-                spec: {
-                    selector: { matchLabels: role.selector },
-                    endpoints: [{ port: "metrics", interval: "30s" }],
-                },
-            }, { parent: this, dependsOn: a.serviceMonitor.dependsOn });
-        }
+        storeServiceMonitor(`${name}-metrics`, ns, role.labels, { matchLabels: role.selector }, "metrics", a.serviceMonitor, this);
 
         const clientSecret = new k8s.core.v1.Secret(`${name}-client-auth`, {
             metadata: { name: a.passwordSecretName, namespace: a.clientNamespace, labels: role.labels },

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, namespacePeer, parseQuantity, resources,
     RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, serviceFqdn, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs,
-    throwIfProblems,
+    storeServiceMonitor, throwIfProblems,
 } from "../data/kube";
 
 /** Official image, pinned (management variant: the UI and HTTP API operators use). */
@@ -442,18 +442,8 @@ export class RabbitMqCluster extends pulumi.ComponentResource {
             },
         }, { parent: this });
 
-        if (a.serviceMonitor.enabled) {
-            new k8s.apiextensions.CustomResource(`${name}-metrics`, {
-                apiVersion: "monitoring.coreos.com/v1",
-                kind: "ServiceMonitor",
-                metadata: { namespace: ns, labels: role.labels },
-                spec: {
-                    // The client Service (the headless one has no metrics port): every node, once each.
-                    selector: { matchLabels: role.selector },
-                    endpoints: [{ port: "prometheus", interval: "30s" }],
-                },
-            }, { parent: this, dependsOn: a.serviceMonitor.dependsOn });
-        }
+        // The client Service (the headless one has no metrics port): every node, once each.
+        storeServiceMonitor(`${name}-metrics`, ns, role.labels, { matchLabels: role.selector }, "prometheus", a.serviceMonitor, this);
 
         const connection = new k8s.core.v1.Secret(`${name}-connection`, {
             metadata: { name: a.connectionSecretName, namespace: a.clientNamespace, labels: role.labels },
