@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import type { ServerResponse } from "node:http";
+import { request as httpRequest, type ServerResponse } from "node:http";
 import { createLogger, createRedis, waitForRedis } from "@noa/kit";
 import { createCapturingLogger } from "@noa/kit/testing";
 import { createSigner } from "fast-jwt";
@@ -55,6 +55,7 @@ describe("gateway routing and input handling", () => {
   describe("answers", () => {
     const large = randomBytes(300 * 1024);
     const invalidUtf8 = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]); // {"a":"\xff\xfe"}
+    let endlessClosed = false;
     const answers: Record<string, (res: ServerResponse) => void> = {
       "/api/workflows/utf8": (res) => {
         const body = Buffer.from('{"name":"Zoë – ✓ 𝄞"}', "utf8");
@@ -68,6 +69,14 @@ describe("gateway routing and input handling", () => {
       },
       "/api/workflows/not-utf8": (res) => res.writeHead(200, { "content-type": "application/json", "content-length": invalidUtf8.length }).end(invalidUtf8),
       "/api/workflows/empty": (res) => res.writeHead(204).end(),
+      "/api/workflows/endless": (res) => {
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        const tick = setInterval(() => res.write(Buffer.alloc(16 * 1024, 1)), 5);
+        res.on("close", () => {
+          clearInterval(tick);
+          endlessClosed = true;
+        });
+      },
       "/api/workflows/head": (res) => res.writeHead(200, { "content-type": "application/json", "content-length": 11 }).end(),
     };
     before(() => {
@@ -103,6 +112,25 @@ describe("gateway routing and input handling", () => {
     it("keeps the bytes of a JSON answer that is not valid UTF-8", async () => {
       const answer = await get("/api/workflows/not-utf8");
       assert.deepEqual(answer.bytes, invalidUtf8);
+    });
+
+    it("stops reading a streamed answer from the upstream when the client goes away", async () => {
+      const received = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(new URL("/api/workflows/endless", gw.url), { headers: bearer(token), agent: false }, (res) => {
+          let bytes = 0;
+          res.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes > 64 * 1024) {
+              req.destroy();
+              resolve(bytes);
+            }
+          });
+        });
+        req.on("error", (err) => (err.message.includes("socket hang up") ? undefined : reject(err)));
+        req.end();
+      });
+      assert.ok(received > 64 * 1024);
+      await waitFor(() => endlessClosed, "the upstream connection to close once the client is gone", 3000);
     });
 
     it("answers 204 and HEAD without a body, and the next request still works", async () => {
