@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compiles one service into a single CommonJS bundle: services/<svc>/dist/main.js
-# (+ source map). The service's Dockerfile runs exactly this script, so a local
+# (+ source map), and each of its operator commands in src/bin/ into its own. The service's Dockerfile runs exactly this script, so a local
 # run proves the image's build step; `services/users/test/build.test.ts` runs it
 # and starts the bundle against real dependencies.
 #
@@ -22,14 +22,23 @@ ESBUILD="$ROOT/node_modules/.bin/esbuild"
 [ -x "$ESBUILD" ] || { echo "build-service.sh: esbuild missing; run npm ci first" >&2; exit 2; }
 
 # pg-native is an optional native driver that pg only loads on request.
-"$ESBUILD" "$ENTRY" \
-  --bundle \
-  --platform=node \
-  --target=node24 \
-  --format=cjs \
-  --sourcemap \
-  --legal-comments=linked \
-  --external:pg-native \
-  --log-level=warning \
-  --outfile="$OUT/main.js"
-echo "built $OUT/main.js"
+bundle() {
+  "$ESBUILD" "$1" \
+    --bundle \
+    --platform=node \
+    --target=node24 \
+    --format=cjs \
+    --sourcemap \
+    --legal-comments=linked \
+    --external:pg-native \
+    --log-level=warning \
+    --outfile="$2"
+  echo "built $2"
+}
+bundle "$ENTRY" "$OUT/main.js"
+# Operator commands (src/bin/<name>.ts → <name>.js), run inside the service's
+# pod with its environment: e.g. the worker's replay-dead-letters.
+for cli in "$ROOT/services/$SVC/src/bin/"*.ts; do
+  [ -e "$cli" ] || continue
+  bundle "$cli" "$OUT/$(basename "$cli" .ts).js"
+done

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { assertJobTopology, DEAD_LETTER_EXCHANGE, delayQueue, jobQueue, type Logger, type PgPool, type PgPoolClient } from '@noa/kit';
-import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { PermanentJobError, type JobHandler } from './handlers/handler';
 import { parseEnvelope, PoisonMessageError, type Job } from './jobs';
 import type { WorkerMetrics } from './metrics';
@@ -287,16 +287,16 @@ export function attemptOf(msg: ConsumeMessage): number {
 const errorText = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 1024);
 
 /** Properties that travel with a job when it is republished. */
-function carriedProperties(msg: ConsumeMessage): Options.Publish {
+export function carriedProperties(msg: Message): Options.Publish {
   const p = msg.properties;
   return { persistent: true, messageId: p.messageId, type: p.type, contentType: p.contentType, timestamp: p.timestamp, appId: p.appId };
 }
 
-/** Application headers, without the broker's own dead-lettering history (it grows on every hop). */
-function carriedHeaders(msg: ConsumeMessage): Record<string, unknown> {
+/** Application headers, without the broker's own: its dead-lettering history (it grows on every hop) and delivery count. */
+export function carriedHeaders(msg: Message): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(msg.properties.headers ?? {})) {
-    if (key === 'x-death' || key.startsWith('x-first-death') || key.startsWith('x-last-death')) continue;
+    if (key === 'x-death' || key === 'x-delivery-count' || key.startsWith('x-first-death') || key.startsWith('x-last-death')) continue;
     headers[key] = value;
   }
   return headers;

@@ -1,0 +1,112 @@
+import type { ConfirmChannel, GetMessage } from 'amqplib';
+import { DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, JOB_TYPES, JOBS_EXCHANGE } from '@noa/kit';
+import { ATTEMPT_HEADER, carriedHeaders, carriedProperties, publishConfirmed } from './consumer';
+
+/**
+ * Replays dead-lettered jobs (`jobs.dead`) into their job queues once the
+ * cause is fixed: a receiver that was down, a bug that is deployed away.
+ *
+ * It looks at most at the messages that were in `jobs.dead` when it started
+ * (later arrivals wait for the next run). A replayed job goes to the `jobs`
+ * exchange under its type with its id, body and headers, a fresh attempt
+ * count and `x-replayed-reason`; the worker's `processed_jobs` keeps one that
+ * had in fact been applied from running twice. A job it does not replay is
+ * put back at the end of `jobs.dead` as a new message (with the broker's own
+ * reason, if that was all it had, in `x-dead-reason`), never requeued: a
+ * requeue counts as a delivery, and quorum queues drop a message past their
+ * delivery limit. Every move is publish-with-confirm first, then ack, so a
+ * crash mid-run duplicates at worst and loses nothing.
+ *
+ * Jobs dead-lettered as unreadable (`poison`, `unknown-type`,
+ * `invalid-payload`) would only come back; they are replayed only when their
+ * reason is asked for by name.
+ */
+export interface ReplayOptions {
+  /** Only jobs of these types (default: every type). */
+  readonly types?: readonly string[];
+  /** Only jobs dead-lettered for these reasons (`exhausted`, `permanent`, `broker:delivery_limit`, …; default: every replayable one). */
+  readonly reasons?: readonly string[];
+  /** Replay (or, in a dry run, select) at most this many; the run stops there. */
+  readonly limit: number;
+  /** Report what would be replayed, and replay nothing. */
+  readonly dryRun: boolean;
+  /** Clock for `x-replayed-at`, for tests. */
+  readonly now?: () => Date;
+}
+
+export interface ReplaySummary {
+  /** Messages taken from `jobs.dead`. */
+  examined: number;
+  /** Replayed (or, in a dry run, would be), by job type. */
+  replayed: Record<string, number>;
+  /** Left in `jobs.dead`, by why. */
+  kept: Record<string, number>;
+}
+
+/** Reasons that describe the message itself: replaying those cannot help. */
+export const UNREPLAYABLE_REASONS = ['poison', 'unknown-type', 'invalid-payload'] as const;
+
+/** Why a message is dead: the worker's `x-dead-reason`, else the broker's `x-death` reason (`broker:<reason>`). */
+export function deadReason(msg: GetMessage): string {
+  const headers = msg.properties.headers ?? {};
+  const own = headers['x-dead-reason'];
+  if (typeof own === 'string' && own.length > 0) return own;
+  const death = (headers['x-death'] as { reason?: string }[] | undefined)?.[0];
+  return death?.reason ? `broker:${death.reason}` : 'unknown';
+}
+
+/** Checks the CLI's filters: every type must be a job type. */
+export function validateReplayOptions(options: ReplayOptions): string[] {
+  const problems: string[] = [];
+  for (const type of options.types ?? []) {
+    if (!(JOB_TYPES as readonly string[]).includes(type)) problems.push(`--type (${type}) must be one of ${JOB_TYPES.join(', ')}`);
+  }
+  if (!(Number.isInteger(options.limit) && options.limit >= 1)) problems.push(`--limit (${options.limit}) must be a whole number of at least 1`);
+  return problems;
+}
+
+export async function replayDeadLetters(channel: ConfirmChannel, options: ReplayOptions): Promise<ReplaySummary> {
+  const problems = validateReplayOptions(options);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  const now = options.now ?? (() => new Date());
+  const summary: ReplaySummary = { examined: 0, replayed: {}, kept: {} };
+  const bump = (map: Record<string, number>, key: string) => (map[key] = (map[key] ?? 0) + 1);
+  const { messageCount } = await channel.checkQueue(DEAD_LETTER_QUEUE);
+  let selected = 0;
+
+  // Stops at the limit: what it has not looked at stays where it is.
+  while (summary.examined < messageCount && selected < options.limit) {
+    const msg = await channel.get(DEAD_LETTER_QUEUE, { noAck: false });
+    if (msg === false) break;
+    summary.examined += 1;
+    const type = msg.fields.routingKey;
+    const reason = deadReason(msg);
+    let keep: string | undefined;
+    if (!(JOB_TYPES as readonly string[]).includes(type)) keep = 'not-a-job-type';
+    else if (options.types && !options.types.includes(type)) keep = 'other-type';
+    else if (options.reasons ? !options.reasons.includes(reason) : (UNREPLAYABLE_REASONS as readonly string[]).includes(reason)) keep = options.reasons ? 'other-reason' : `not-replayable:${reason}`;
+    else if (options.dryRun) keep = 'dry-run';
+    if (keep === undefined || keep === 'dry-run') selected += 1;
+
+    const headers = carriedHeaders(msg);
+    if (keep === undefined) {
+      delete headers['x-dead-reason'];
+      delete headers['x-last-error'];
+      delete headers['x-original-queue'];
+      await publishConfirmed(channel, JOBS_EXCHANGE, type, msg.content, {
+        ...carriedProperties(msg),
+        headers: { ...headers, [ATTEMPT_HEADER]: 1, 'x-replayed-reason': reason, 'x-replayed-at': now().toISOString() },
+      });
+      bump(summary.replayed, type);
+    } else {
+      await publishConfirmed(channel, DEAD_LETTER_EXCHANGE, type, msg.content, {
+        ...carriedProperties(msg),
+        headers: { ...headers, 'x-dead-reason': reason },
+      });
+      if (keep === 'dry-run') bump(summary.replayed, type);
+      bump(summary.kept, keep);
+    }
+    channel.ack(msg);
+  }
+  return summary;
+}
