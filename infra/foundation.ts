@@ -38,6 +38,8 @@ export function deployFoundation(config: NoaConfig, ctx: { stack: string }): Fou
         clusterName,
         kubernetesVersion: c.kubernetesVersion,
         subnetIds: vpc.privateSubnetIds,
+        // One per AZ, in order: zonal node groups get one managed group each.
+        zoneSubnetIds: Array.from({ length: n.azCount }, (_, i) => vpc.privateSubnetIds.apply((ids) => ids[i]!)),
         publicAccessCidrs: c.publicAccessCidrs,
         adminPrincipalArns: c.adminPrincipalArns,
         logTypes: c.logTypes,

@@ -76,7 +76,9 @@ describe("EksCluster", () => {
                 amiType: "AL2023_x86_64_STANDARD",
                 maxUnavailablePercentage: 33,
                 autoscalerPriority: 50,
+                zonal: false,
             });
+            assert.deepEqual(n.zoneSubnetIds, []);
         });
 
         const bad: [string, (a: any) => void, string][] = [
@@ -94,6 +96,16 @@ describe("EksCluster", () => {
             ["a bad IMDS hop limit", (a) => (a.imdsHopLimit = 3), `imdsHopLimit (3) must be 1 or 2`],
             ["an unknown add-on", (a) => (a.addonVersions = { "kube-dns": "v1.0.0-eksbuild.1" }), `addonVersions.kube-dns ("v1.0.0-eksbuild.1") is not a managed add-on (vpc-cni, kube-proxy, coredns, aws-ebs-csi-driver)`],
             ["a too-long node group name", (a) => (a.clusterName = "noa-production-cluster-us-east-1"), `nodeGroups.burst ("burst") makes the node group name prefix "noa-production-cluster-us-east-1-burst-" longer than 37 characters`],
+            ["a zonal group without zone subnets", (a) => (a.nodeGroups.base.zonal = true), `nodeGroups.base.zonal (true) needs zoneSubnetIds: one private subnet per availability zone`],
+            ["a zonal group whose sizes do not split over the zones", (a) => {
+                a.zoneSubnetIds = ["subnet-a", "subnet-b", "subnet-c"];
+                a.nodeGroups.base = { ...a.nodeGroups.base, zonal: true, minSize: 4, desiredSize: 6, maxSize: 11 };
+            }, `nodeGroups.base.minSize (4) must divide evenly over the 3 zones of a zonal group; nodeGroups.base.maxSize (11) must divide evenly over the 3 zones of a zonal group`],
+            ["a zonal group whose zone names get too long", (a) => {
+                a.clusterName = "noa-production-cluster-east";
+                a.zoneSubnetIds = ["subnet-a", "subnet-b", "subnet-c"];
+                a.nodeGroups = { basepool: { ...a.nodeGroups.base, zonal: true } };
+            }, `nodeGroups.basepool ("basepool") makes the node group name prefix "noa-production-cluster-east-basepool-z3-" longer than 37 characters`],
         ];
         for (const [label, mutate, message] of bad) {
             it(`rejects ${label}`, async () => {
@@ -241,6 +253,43 @@ describe("EksCluster", () => {
         assert.deepEqual(nodeTrust.Statement[0].Principal, { Service: "ec2.amazonaws.com" });
         // The CNI policy is on the aws-node IRSA role, not the node role.
         assert.ok(!harness.byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").some((r) => r.name.startsWith("eng-node-") && String(r.inputs.policyArn).endsWith("AmazonEKS_CNI_Policy")));
+    });
+
+    it("zonal: one managed group per zone with its share of the sizes, one launch template, the zone's subnet only", async () => {
+        const { EksCluster } = await import("./index.js");
+        const args = prodArgs("noa-zon");
+        const c = new EksCluster("zon", {
+            ...args,
+            zoneSubnetIds: ["subnet-a", "subnet-b", "subnet-c"],
+            nodeGroups: { ...args.nodeGroups, base: { ...args.nodeGroups.base, zonal: true } },
+        });
+        await harness.settle();
+        assert.deepEqual(harness.byType("aws:eks/nodeGroup:NodeGroup").map((r) => r.name).sort(), ["zon-base-z1", "zon-base-z2", "zon-base-z3", "zon-burst"]);
+        assert.deepEqual(Object.keys(c.nodeGroups).sort(), ["base-z1", "base-z2", "base-z3", "burst"]);
+        const lt = harness.one("aws:ec2/launchTemplate:LaunchTemplate", "zon-base");
+        assert.equal(harness.byType("aws:ec2/launchTemplate:LaunchTemplate").length, 2, "one template per group, shared by its zones");
+        ["subnet-a", "subnet-b", "subnet-c"].forEach((subnet, i) => {
+            const ng = harness.one("aws:eks/nodeGroup:NodeGroup", `zon-base-z${i + 1}`);
+            assert.deepEqual(ng.inputs.subnetIds, [subnet]);
+            assert.deepEqual(ng.inputs.scalingConfig, { minSize: 2, desiredSize: 2, maxSize: 4 });
+            assert.equal(ng.inputs.nodeGroupNamePrefix, `noa-zon-base-z${i + 1}-`);
+            assert.deepEqual(ng.inputs.labels, { "noa.io/pool": "base" });
+            assert.deepEqual(ng.inputs.launchTemplate, { id: lt.id, version: "1" });
+            assert.deepEqual(ng.ignoreChanges, ["scalingConfig.desiredSize"]);
+            assert.equal(ng.inputs.tags["k8s.io/cluster-autoscaler/enabled"], "true");
+            // Every zone's ASG gets the scale-from-zero label hint.
+            const asg = ng.state.resources[0].autoscalingGroups[0].name;
+            assert.equal(harness.one("aws:autoscaling/tag:Tag", `zon-base-z${i + 1}-label-noa-io-pool`).inputs.autoscalingGroupName, asg);
+        });
+        assert.deepEqual(harness.one("aws:eks/nodeGroup:NodeGroup", "zon-burst").inputs.subnetIds, ["subnet-a", "subnet-b", "subnet-c"]);
+        // CoreDNS and the EBS driver wait for every zone's nodes.
+        const coredns = harness.one("aws:eks/addon:Addon", "zon-coredns");
+        for (const z of [1, 2, 3]) assert.ok(coredns.dependsOn.includes(harness.one("aws:eks/nodeGroup:NodeGroup", `zon-base-z${z}`).urn));
+        // One autoscaler priority entry per group still matches all of its zones' ASGs.
+        const release = harness.one("kubernetes:helm.sh/v3:Release", "zon-cluster-autoscaler");
+        assert.deepEqual((release.inputs.values as any).expanderPriorities, { "10": ["^eks-noa-zon-base-.*"], "50": ["^eks-noa-zon-burst-.*"] });
+        assert.match("eks-noa-zon-base-z2-20261122-abc", new RegExp("^eks-noa-zon-base-.*"));
+        assert.equal((release.inputs.values as any).extraArgs["balance-similar-node-groups"], true);
     });
 
     it("prod: managed add-ons with IRSA, default versions, and the Kubernetes children through the cluster's provider", async () => {

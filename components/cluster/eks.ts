@@ -50,6 +50,15 @@ export interface NodeGroupArgs {
     readonly maxUnavailablePercentage?: number;
     /** Cluster autoscaler priority-expander rank; higher is tried first. Default: 50 for SPOT, 10 for ON_DEMAND. */
     readonly autoscalerPriority?: number;
+    /**
+     * One managed node group per availability zone (`zoneSubnetIds`) instead of
+     * one spanning them all; min/desired/max are totals, split evenly. A group
+     * spanning zones lets the autoscaler add a node in any zone, so a pod whose
+     * EBS volume lives in one zone may wait; per-zone groups let it add the
+     * node where the volume is. Use it for groups that run stateful pods.
+     * Default: false.
+     */
+    readonly zonal?: boolean;
 }
 
 export interface EksClusterArgs {
@@ -59,6 +68,8 @@ export interface EksClusterArgs {
     readonly kubernetesVersion: string;
     /** Private subnets for the control plane's network interfaces and every node group. Required. */
     readonly subnetIds: pulumi.Input<pulumi.Input<string>[]>;
+    /** One private subnet per availability zone, for `zonal` node groups (the count must be known). Required when a group is zonal. */
+    readonly zoneSubnetIds?: pulumi.Input<string>[];
     /** CIDRs allowed to the public API endpoint; an empty list turns the public endpoint off. Required. */
     readonly publicAccessCidrs: string[];
     /** IAM role/user ARNs given cluster-admin through access entries. Default: none. */
@@ -100,12 +111,14 @@ export interface NormalizedNodeGroup {
     readonly amiType: string;
     readonly maxUnavailablePercentage: number;
     readonly autoscalerPriority: number;
+    readonly zonal: boolean;
 }
 
 export interface NormalizedEksClusterArgs {
     readonly clusterName: string;
     readonly kubernetesVersion: string;
     readonly subnetIds: pulumi.Input<pulumi.Input<string>[]>;
+    readonly zoneSubnetIds: pulumi.Input<string>[];
     readonly publicAccessCidrs: string[];
     readonly adminPrincipalArns: string[];
     readonly logTypes: ControlPlaneLogType[];
@@ -161,12 +174,25 @@ export function normalizeEksClusterArgs(name: string, args: EksClusterArgs): Nor
     const nodeGroups: Record<string, NormalizedNodeGroup> = {};
     const groupEntries = Object.entries(args.nodeGroups ?? {});
     if (groupEntries.length === 0) at("nodeGroups", args.nodeGroups, "must define at least one node group");
+    const zoneSubnetIds = args.zoneSubnetIds ?? [];
     for (const [group, g] of groupEntries) {
         const key = (k: string) => `nodeGroups.${group}.${k}`;
+        const zonal = g.zonal ?? false;
+        if (typeof zonal !== "boolean") at(key("zonal"), zonal, "must be true or false");
         if (!/^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/.test(group)) at(`nodeGroups.${group}`, group, "is not a node group key (lowercase letters, digits and -, up to 20)");
         // EKS appends a 26-character suffix to the prefix; node group names stop at 63.
-        if (nodeGroupNamePrefix(clusterName, group).length > 37) {
-            at(`nodeGroups.${group}`, group, `makes the node group name prefix "${nodeGroupNamePrefix(clusterName, group)}" longer than 37 characters`);
+        const longest = zonal ? zoneGroupKey(group, Math.max(1, zoneSubnetIds.length) - 1) : group;
+        if (nodeGroupNamePrefix(clusterName, longest).length > 37) {
+            at(`nodeGroups.${group}`, group, `makes the node group name prefix "${nodeGroupNamePrefix(clusterName, longest)}" longer than 37 characters`);
+        }
+        if (zonal === true) {
+            if (zoneSubnetIds.length === 0) at(key("zonal"), true, "needs zoneSubnetIds: one private subnet per availability zone");
+            else {
+                for (const k of ["minSize", "desiredSize", "maxSize"] as const) {
+                    const v = k === "desiredSize" ? (g.desiredSize ?? g.minSize) : g[k];
+                    if (Number.isInteger(v) && v % zoneSubnetIds.length !== 0) at(key(k), v, `must divide evenly over the ${zoneSubnetIds.length} zones of a zonal group`);
+                }
+            }
         }
         const capacityType = g.capacityType ?? "ON_DEMAND";
         if (capacityType !== "ON_DEMAND" && capacityType !== "SPOT") at(key("capacityType"), capacityType, "must be ON_DEMAND or SPOT");
@@ -213,6 +239,7 @@ export function normalizeEksClusterArgs(name: string, args: EksClusterArgs): Nor
             amiType: g.amiType ?? "AL2023_x86_64_STANDARD",
             maxUnavailablePercentage,
             autoscalerPriority,
+            zonal: zonal === true,
         };
     }
     if (problems.length > 0) throw new Error(`EksCluster "${name}": ${problems.join("; ")}`);
@@ -220,6 +247,7 @@ export function normalizeEksClusterArgs(name: string, args: EksClusterArgs): Nor
         clusterName,
         kubernetesVersion: args.kubernetesVersion,
         subnetIds: args.subnetIds,
+        zoneSubnetIds,
         publicAccessCidrs: args.publicAccessCidrs,
         adminPrincipalArns,
         logTypes,
@@ -245,6 +273,11 @@ export function principalSlug(arn: string): string {
 /** The name prefix of a node group; its ASG is `eks-<prefix><suffix>-<id>`. */
 export function nodeGroupNamePrefix(clusterName: string, group: string): string {
     return `${clusterName}-${group}-`;
+}
+
+/** The key (and name part) of zone `index` of a zonal group: `base-z1`, `base-z2`, … */
+export function zoneGroupKey(group: string, index: number): string {
+    return `${group}-z${index + 1}`;
 }
 
 function assumeRoleBy(service: string): string {
@@ -281,6 +314,7 @@ export class EksCluster extends pulumi.ComponentResource {
     public readonly nodeSecurityGroupId: pulumi.Output<string>;
     public readonly nodeRoleArn: pulumi.Output<string>;
     public readonly secretsKeyArn: pulumi.Output<string>;
+    /** Managed node groups by key: the group name, or `<group>-z<n>` per zone for a zonal group. */
     public readonly nodeGroups: Record<string, aws.eks.NodeGroup>;
     /** Kubeconfig (JSON, `aws eks get-token` auth) — secret. */
     public readonly kubeconfig: pulumi.Output<string>;
@@ -440,39 +474,44 @@ export class EksCluster extends pulumi.ComponentResource {
                 },
                 parent,
             );
-            // Each group spans every given subnet. The autoscaler cannot pick the AZ of a new node in such
-            // a group, so a rescheduled pod pinned to a zonal EBS volume may wait for the right zone; the
-            // fix, if that bites, is one group per AZ (balance-similar-node-groups is already on for it).
-            const ng = new aws.eks.NodeGroup(
-                `${name}-${group}`,
-                {
-                    clusterName,
-                    nodeGroupNamePrefix: nodeGroupNamePrefix(a.clusterName, group),
-                    version: a.kubernetesVersion,
-                    nodeRoleArn: nodeRole.arn,
-                    subnetIds: a.subnetIds,
-                    instanceTypes: g.instanceTypes,
-                    capacityType: g.capacityType,
-                    amiType: g.amiType,
-                    scalingConfig: { minSize: g.minSize, desiredSize: g.desiredSize, maxSize: g.maxSize },
-                    updateConfig: { maxUnavailablePercentage: g.maxUnavailablePercentage },
-                    launchTemplate: { id: lt.id, version: lt.latestVersion.apply(String) },
-                    labels: g.labels,
-                    taints: g.taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
-                    tags: { ...tagged(`${a.clusterName}-${group}`), ...discovery },
-                },
-                {
-                    parent: this,
-                    dependsOn: [...nodePolicies, vpcCni, kubeProxy],
-                    // The cluster autoscaler owns the size after creation.
-                    ignoreChanges: ["scalingConfig.desiredSize"],
-                },
-            );
-            this.nodeGroups[group] = ng;
-            const asgName = ng.resources.apply((r) => r[0].autoscalingGroups![0].name!);
-            for (const [tagKey, value] of Object.entries(nodeTemplateTags(g.labels, g.taints))) {
-                const suffix = tagKey.replace(/^k8s\.io\/cluster-autoscaler\/node-template\//, "").replace(/[^A-Za-z0-9-]+/g, "-");
-                new aws.autoscaling.Tag(`${name}-${group}-${suffix}`, { autoscalingGroupName: asgName, tag: { key: tagKey, value, propagateAtLaunch: false } }, parent);
+            // A group spanning zones lets the autoscaler add a node in any zone; a `zonal` group is one
+            // managed group per zone, so a pod pinned to a zonal EBS volume gets its node in that zone
+            // (balance-similar-node-groups keeps the zones even).
+            const parts = g.zonal
+                ? a.zoneSubnetIds.map((subnet, i) => ({ key: zoneGroupKey(group, i), subnets: [subnet] as pulumi.Input<pulumi.Input<string>[]>, share: a.zoneSubnetIds.length }))
+                : [{ key: group, subnets: a.subnetIds, share: 1 }];
+            for (const part of parts) {
+                const ng = new aws.eks.NodeGroup(
+                    `${name}-${part.key}`,
+                    {
+                        clusterName,
+                        nodeGroupNamePrefix: nodeGroupNamePrefix(a.clusterName, part.key),
+                        version: a.kubernetesVersion,
+                        nodeRoleArn: nodeRole.arn,
+                        subnetIds: part.subnets,
+                        instanceTypes: g.instanceTypes,
+                        capacityType: g.capacityType,
+                        amiType: g.amiType,
+                        scalingConfig: { minSize: g.minSize / part.share, desiredSize: g.desiredSize / part.share, maxSize: g.maxSize / part.share },
+                        updateConfig: { maxUnavailablePercentage: g.maxUnavailablePercentage },
+                        launchTemplate: { id: lt.id, version: lt.latestVersion.apply(String) },
+                        labels: g.labels,
+                        taints: g.taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
+                        tags: { ...tagged(`${a.clusterName}-${part.key}`), ...discovery },
+                    },
+                    {
+                        parent: this,
+                        dependsOn: [...nodePolicies, vpcCni, kubeProxy],
+                        // The cluster autoscaler owns the size after creation.
+                        ignoreChanges: ["scalingConfig.desiredSize"],
+                    },
+                );
+                this.nodeGroups[part.key] = ng;
+                const asgName = ng.resources.apply((r) => r[0].autoscalingGroups![0].name!);
+                for (const [tagKey, value] of Object.entries(nodeTemplateTags(g.labels, g.taints))) {
+                    const suffix = tagKey.replace(/^k8s\.io\/cluster-autoscaler\/node-template\//, "").replace(/[^A-Za-z0-9-]+/g, "-");
+                    new aws.autoscaling.Tag(`${name}-${part.key}-${suffix}`, { autoscalingGroupName: asgName, tag: { key: tagKey, value, propagateAtLaunch: false } }, parent);
+                }
             }
         }
         const allGroups = Object.values(this.nodeGroups);

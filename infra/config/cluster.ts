@@ -20,6 +20,8 @@ export interface NodeGroupConfig {
     labels: Record<string, string>;
     /** Node taints (`key=value:Effect`). */
     taints: { key: string; value: string; effect: "NO_SCHEDULE" | "NO_EXECUTE" | "PREFER_NO_SCHEDULE" }[];
+    /** One managed group per AZ (sizes are totals, split evenly over `network.azCount`), so a pod bound to a zonal EBS volume gets a node in its zone. */
+    zonal: boolean;
 }
 
 /** `noa:cluster` — the EKS cluster. */
@@ -52,6 +54,7 @@ function readNodeGroup(r: Reader, capacityDefault: "ON_DEMAND" | "SPOT"): NodeGr
         r.problems.push(`${r.at("desiredSize")} (${desiredSize}) must be between minSize (${minSize}) and maxSize (${maxSize})`);
     }
     const diskSizeGiB = r.int("diskSizeGiB", { min: 20, max: 1000, default: 50 });
+    const zonal = r.bool("zonal", { default: false });
     const labelsReader = r.object("labels");
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(labelsReader.raw)) {
@@ -67,7 +70,7 @@ function readNodeGroup(r: Reader, capacityDefault: "ON_DEMAND" | "SPOT"): NodeGr
         return [{ key: m[1], value: m[2], effect: EFFECT[m[3] as keyof typeof EFFECT] }];
     });
     r.rejectUnknown();
-    return { instanceTypes, capacityType, minSize, desiredSize, maxSize, diskSizeGiB, labels, taints };
+    return { instanceTypes, capacityType, minSize, desiredSize, maxSize, diskSizeGiB, labels, taints, zonal };
 }
 
 export function readCluster(r: Reader): ClusterConfig {

@@ -112,8 +112,23 @@ export function loadConfig(raw: Record<string, string>): NoaConfig {
     };
 
     checkPlacement(config, problems);
+    checkZonalGroups(config, problems);
     if (problems.length > 0) throw new ConfigError(problems);
     return config;
+}
+
+/** A zonal node group is one managed group per AZ: its totals must split evenly over `network.azCount`. */
+function checkZonalGroups(config: NoaConfig, problems: string[]): void {
+    const zones = config.network?.azCount;
+    if (!zones) return;
+    for (const [group, g] of Object.entries(config.cluster?.nodeGroups ?? {})) {
+        if (!g?.zonal) continue;
+        for (const key of ["minSize", "desiredSize", "maxSize"] as const) {
+            if (g[key] % zones !== 0) {
+                problems.push(`noa:cluster.nodeGroups.${group}.${key} (${g[key]}) must divide evenly over noa:network.azCount (${zones}) for a zonal group`);
+            }
+        }
+    }
 }
 
 /**

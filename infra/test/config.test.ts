@@ -103,6 +103,21 @@ describe("loadConfig", () => {
                 expect: ["noa:cluster.nodeGroups.base.minSize (6) exceeds maxSize (5)"],
             },
             {
+                name: "a zonal node group whose sizes do not split over the AZs",
+                stack: "dev", key: "noa:cluster",
+                mutate: (c) => ({ ...c, nodeGroups: { ...c.nodeGroups, base: { ...c.nodeGroups.base, zonal: true } } }),
+                expect: [
+                    "noa:cluster.nodeGroups.base.minSize (3) must divide evenly over noa:network.azCount (2) for a zonal group",
+                    "noa:cluster.nodeGroups.base.maxSize (5) must divide evenly over noa:network.azCount (2) for a zonal group",
+                ],
+            },
+            {
+                name: "a zonal flag that is not a boolean",
+                stack: "prod", key: "noa:cluster",
+                mutate: (c) => ({ ...c, nodeGroups: { ...c.nodeGroups, base: { ...c.nodeGroups.base, zonal: "yes" } } }),
+                expect: [/noa:cluster\.nodeGroups\.base\.zonal \("yes"\) must be/],
+            },
+            {
                 name: "a memory limit below its request",
                 stack: "prod", key: "noa:services",
                 mutate: (s) => ({ ...s, users: { ...s.users, memoryRequest: "1Gi", memoryLimit: "512Mi" } }),

@@ -45,7 +45,13 @@ describe("foundation wiring", () => {
             const privateIds = all(stack, "aws:ec2/subnet:Subnet").filter((s) => /-net-private-\d$/.test(s.name)).map((s) => s.id);
             const cluster = one(stack, "aws:eks/cluster:Cluster", `noa-${stack}-eks`).inputs;
             assert.deepEqual(cluster.vpcConfig.subnetIds, privateIds);
-            for (const group of ["base", "burst"]) assert.deepEqual(one(stack, "aws:eks/nodeGroup:NodeGroup", `noa-${stack}-${group}`).inputs.subnetIds, privateIds);
+            // Spanning groups take every private subnet; prod's zonal base group is one group per AZ, each in its own.
+            const spanning = stack === "prod" ? ["burst"] : ["base", "burst"];
+            for (const group of spanning) assert.deepEqual(one(stack, "aws:eks/nodeGroup:NodeGroup", `noa-${stack}-${group}`).inputs.subnetIds, privateIds);
+            if (stack === "prod") {
+                privateIds.forEach((id, i) => assert.deepEqual(one(stack, "aws:eks/nodeGroup:NodeGroup", `noa-prod-base-z${i + 1}`).inputs.subnetIds, [id]));
+                assert.equal(privateIds.length, 3);
+            }
         }
     });
 
@@ -71,7 +77,8 @@ describe("foundation wiring", () => {
             const ng = one(stack, "aws:eks/nodeGroup:NodeGroup", `noa-${stack}-${group}`);
             return [ng.inputs.capacityType, ng.inputs.scalingConfig, ng.ignoreChanges];
         };
-        assert.deepEqual(sizes("prod", "base"), ["ON_DEMAND", { minSize: 6, desiredSize: 6, maxSize: 12 }, ["scalingConfig.desiredSize"]]);
+        // prod's base (6/6/12, zonal) is three groups of 2/2/4.
+        for (const z of [1, 2, 3]) assert.deepEqual(sizes("prod", `base-z${z}`), ["ON_DEMAND", { minSize: 2, desiredSize: 2, maxSize: 4 }, ["scalingConfig.desiredSize"]]);
         assert.deepEqual(sizes("prod", "burst"), ["SPOT", { minSize: 0, desiredSize: 0, maxSize: 20 }, ["scalingConfig.desiredSize"]]);
         assert.deepEqual(sizes("dev", "base"), ["ON_DEMAND", { minSize: 3, desiredSize: 3, maxSize: 5 }, ["scalingConfig.desiredSize"]]);
         assert.equal(one("prod", "aws:ec2/launchTemplate:LaunchTemplate", "noa-prod-base").inputs.blockDeviceMappings[0].ebs.volumeSize, 100);

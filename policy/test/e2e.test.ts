@@ -66,7 +66,7 @@ describe("the real program under the policy pack", function () {
             // One node is also below the replica minimum every prod workload is held to.
             { what: "a one-node RabbitMQ in prod", key: "noa:rabbitmq", change: (r) => { r.nodes = 1; }, policy: "rabbitmq-cluster-shape", message: /^RabbitMQ StatefulSet noa-data\/noa-rabbitmq runs 1 node\(s\), below the environment's minimum of 3/, alsoViolated: ["workload-replicas"] },
             { what: "one Citus worker in prod", key: "noa:citus", change: (c) => { c.workers = 1; }, policy: "citus-cluster-shape", message: /^Citus worker StatefulSet noa-data\/noa-citus-worker runs 1 worker\(s\), below the environment's minimum of 2/, alsoViolated: ["workload-replicas"] },
-            { what: "prod with two on-demand nodes", key: "noa:cluster", change: (c) => { Object.assign(c.nodeGroups.base, { minSize: 2, desiredSize: 2 }); }, policy: "eks-node-groups", message: /on-demand node groups guarantee 2 node\(s\), below the environment's 3/ },
+            { what: "prod with two on-demand nodes", key: "noa:cluster", change: (c) => { Object.assign(c.nodeGroups.base, { minSize: 2, desiredSize: 2, zonal: false }); }, policy: "eks-node-groups", message: /on-demand node groups guarantee 2 node\(s\), below the environment's 3/ },
         ];
         for (const c of cases) {
             it(`fails ${c.what} with ${c.policy}`, async () => {
