@@ -27,6 +27,8 @@ command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 # The CitusCluster tests run the component's pgbouncer.ini in front of the local PostgreSQL.
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+# The RedisCluster tests scrape the exporter the component runs beside every Redis node.
+[ -x /usr/bin/prometheus-redis-exporter ] || missing+=(prometheus-redis-exporter)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq

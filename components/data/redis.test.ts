@@ -1,9 +1,10 @@
 import * as assert from "node:assert/strict";
 import { ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { childNames, harness, promiseOf } from "@noa/offline";
+import { createServer } from "node:net";
 import type { RedisClusterArgs } from "./redis";
 
 const devArgs: RedisClusterArgs = {
@@ -330,4 +331,58 @@ describe("RedisCluster scripts against real redis-server", function () {
         assert.match(run.out, new RegExp(`cluster exists but these nodes are not in it: 127\\.0\\.0\\.1:${ports[3]}`));
         assert.match(await cli(ports[3], "cluster", "info"), /cluster_known_nodes:1/);
     });
+
+    // Runs after the bootstrap tests: ports[0] is a member of a formed cluster by now.
+    it("the exporter sidecar's contract (REDIS_ADDR, REDIS_PASSWORD) yields the series the alert rules read", async function () {
+        const exporter = "/usr/bin/prometheus-redis-exporter";
+        assert.ok(existsSync(exporter), "prometheus-redis-exporter is installed by scripts/setup.sh");
+        const scrape = async (password: string) => {
+            const port = await freePort();
+            const proc = spawn(exporter, [], {
+                env: { ...process.env, REDIS_ADDR: `redis://127.0.0.1:${ports[0]}`, REDIS_PASSWORD: password, REDIS_EXPORTER_WEB_LISTEN_ADDRESS: `127.0.0.1:${port}` },
+                stdio: "ignore",
+            });
+            try {
+                for (let i = 0; i < 100; i++) {
+                    try {
+                        const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+                        if (res.ok) return series(await res.text());
+                    } catch {
+                        // not listening yet
+                    }
+                    await new Promise((r) => setTimeout(r, 50));
+                }
+                throw new Error("the exporter never answered");
+            } finally {
+                proc.kill("SIGTERM");
+            }
+        };
+        const ok = await scrape(PASSWORD);
+        assert.equal(ok.get("redis_up"), 1);
+        assert.equal(ok.get("redis_cluster_state"), 1, "RedisClusterStateFail reads redis_cluster_state (1 = ok)");
+        assert.equal(ok.get("redis_memory_max_bytes"), 64 * 2 ** 20, "RedisMemoryHigh divides by the configured maxmemory");
+        assert.ok((ok.get("redis_memory_used_bytes") ?? 0) > 0);
+        assert.equal((await scrape("wrong-password")).get("redis_up"), 0);
+    });
 });
+
+/** Unlabelled series of a Prometheus text exposition: name → value. */
+function series(text: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const line of text.split("\n")) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$/.exec(line);
+        if (m) out.set(m[1]!, Number(m[2]));
+    }
+    return out;
+}
+
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as { port: number };
+            server.close(() => resolve(port));
+        });
+    });
+}

@@ -17,7 +17,8 @@
  *   postgres_exporter next to the Citus coordinator (the data area);
  * - `redis_cluster_state` (1 ok, 0 fail, from `CLUSTER INFO`),
  *   `redis_memory_used_bytes`, `redis_memory_max_bytes` — the redis_exporter
- *   beside every Redis node (the data area); `kube_statefulset_*` for Redis
+ *   beside every Redis node (the data area; names checked against a real
+ *   exporter in components/data/redis.test.ts); `kube_statefulset_*` for Redis
  *   pods that are down, which no exporter on those pods can report.
  */
 
