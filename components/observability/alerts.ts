@@ -11,6 +11,9 @@
  * - `worker_queue_depth{queue}` — ready messages per job queue, read from
  *   RabbitMQ by the worker at scrape time (our own, always-scraped series; if
  *   every worker is down the replicas alert fires instead);
+ * - `workflows_outbox_oldest_seconds` — the age of the oldest job the
+ *   workflows service has committed but RabbitMQ has not confirmed (its
+ *   transactional outbox, read at scrape time);
  * - `gateway_circuit_state{upstream}` — the gateway's opossum breakers:
  *   0 closed, 1 half-open, 2 open (services/gateway/src/upstream.ts);
  * - `pg_stat_database_numbackends` / `pg_settings_max_connections` — a
@@ -51,6 +54,8 @@ export interface AlertThresholds {
     readonly redisStatefulSet?: string;
     /** Share of Redis `maxmemory` in use that warns, 0–1. Default 0.9 (evictions of live cache and rate-limit keys are near). */
     readonly redisMemory?: number;
+    /** Age in seconds of the oldest unpublished job in the workflows outbox that warns. Default 300. */
+    readonly outboxOldestSeconds?: number;
 }
 
 export type NormalizedThresholds = Required<AlertThresholds>;
@@ -71,12 +76,13 @@ export function normalizeThresholds(t: AlertThresholds = {}): NormalizedThreshol
         dataNamespace: t.dataNamespace ?? "noa-data",
         redisStatefulSet: t.redisStatefulSet ?? "noa-redis",
         redisMemory: t.redisMemory ?? 0.9,
+        outboxOldestSeconds: t.outboxOldestSeconds ?? 300,
     };
     const problems: string[] = [];
     for (const key of ["errorRate", "resourceUsage", "databaseConnections", "redisMemory"] as const) {
         if (!(n[key] > 0 && n[key] <= 1)) problems.push(`alerts.${key} (${n[key]}) must be a fraction in (0, 1]`);
     }
-    for (const key of ["p95LatencySeconds", "queueBacklogMessages", "queueBacklogMinutes", "hpaMaxedMinutes"] as const) {
+    for (const key of ["p95LatencySeconds", "queueBacklogMessages", "queueBacklogMinutes", "hpaMaxedMinutes", "outboxOldestSeconds"] as const) {
         if (!(n[key] > 0)) problems.push(`alerts.${key} (${n[key]}) must be positive`);
     }
     for (const key of ["requestsMetric", "latencyMetric", "statusLabel", "namespace", "dataNamespace", "redisStatefulSet"] as const) {
@@ -146,6 +152,13 @@ export function alertRules(t: AlertThresholds = {}): { name: string; rules: Aler
                 `${n.queueBacklogMinutes}m`, "warning",
                 `{{ $labels.queue }}: more than ${n.queueBacklogMessages} ready messages for ${n.queueBacklogMinutes} minutes`,
                 "{{ $value }} messages are waiting; check the worker's scaling and failures.",
+            ),
+            rule(
+                "JobOutboxBacklog",
+                `max by (namespace) (workflows_outbox_oldest_seconds{${ns}}) > ${n.outboxOldestSeconds}`,
+                "5m", "warning",
+                `workflows: jobs waiting more than ${n.outboxOldestSeconds}s in the outbox`,
+                "Committed writes' jobs are not reaching RabbitMQ (broker down or unreachable from workflows); the relay keeps retrying.",
             ),
             rule(
                 "CircuitBreakerOpen",

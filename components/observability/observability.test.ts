@@ -45,6 +45,7 @@ describe("Observability", () => {
                     "10m", "warning",
                 ],
                 QueueBacklog: ['max by (queue) (worker_queue_depth{namespace="noa"}) > 1000', "10m", "warning"],
+                JobOutboxBacklog: ['max by (namespace) (workflows_outbox_oldest_seconds{namespace="noa"}) > 300', "5m", "warning"],
                 CircuitBreakerOpen: ['max by (namespace, upstream) (gateway_circuit_state{namespace="noa"}) == 2', "1m", "critical"],
                 HPAMaxedOut: [
                     'kube_horizontalpodautoscaler_status_current_replicas{namespace="noa"} >= kube_horizontalpodautoscaler_spec_max_replicas{namespace="noa"}',
@@ -126,7 +127,7 @@ describe("Observability", () => {
         const keda = harness.one("kubernetes:helm.sh/v3:Release", "o1-keda").inputs;
         assert.deepEqual([keda.chart, keda.version, keda.namespace], ["keda", CHART_VERSIONS.keda, "keda"]);
         const rule = harness.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "o1-alerts");
-        assert.equal(rule.inputs.spec.groups[0].rules.length, 12);
+        assert.equal(rule.inputs.spec.groups[0].rules.length, 13);
         assert.ok(rule.dependsOn.includes(kps.urn), "the rule waits for its CRD");
     });
 

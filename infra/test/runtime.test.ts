@@ -77,7 +77,7 @@ describe("runtime: mesh, observability and services in the program", () => {
             assert.deepEqual([backlog(dev).expr, backlog(dev).for], ['max by (queue) (worker_queue_depth{namespace="noa"}) > 500', "10m"]);
             assert.deepEqual(rules(prod).map((r: any) => r.alert), [
                 "HighErrorRate", "HighLatencyP95", "ReplicasBelowMinimum", "HighCpuUsage", "HighMemoryUsage",
-                "QueueBacklog", "CircuitBreakerOpen", "HPAMaxedOut", "DatabaseConnectionsHigh",
+                "QueueBacklog", "JobOutboxBacklog", "CircuitBreakerOpen", "HPAMaxedOut", "DatabaseConnectionsHigh",
                 "RedisClusterNodeDown", "RedisClusterStateFail", "RedisMemoryHigh",
             ]);
             // They watch the Redis StatefulSet the program actually creates.

@@ -5,6 +5,7 @@ import {
   Counter,
   createHttpServer,
   createMetrics,
+  Gauge,
   type AmqpClient,
   type Logger,
   type PgPool,
@@ -98,6 +99,25 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
     leaseMs: deps.outboxLeaseMs,
     relayIntervalMs: deps.outboxRelayIntervalMs,
     canPublish: () => deps.amqp.connected,
+  });
+  // Read from PostgreSQL at scrape time; a failed read keeps the last values rather than failing /metrics.
+  let backlog: Promise<{ pending: number; oldestSeconds: number }> | undefined;
+  const readBacklog = () => (backlog ??= outbox.backlog().finally(() => (backlog = undefined)));
+  new Gauge({
+    name: 'workflows_outbox_pending',
+    help: 'Jobs in the outbox not yet confirmed by RabbitMQ (read at scrape time)',
+    registers,
+    async collect() {
+      await readBacklog().then((b) => this.set(b.pending), () => undefined);
+    },
+  });
+  new Gauge({
+    name: 'workflows_outbox_oldest_seconds',
+    help: 'Age of the oldest job in the outbox, 0 when empty (read at scrape time)',
+    registers,
+    async collect() {
+      await readBacklog().then((b) => this.set(b.oldestSeconds), () => undefined);
+    },
   });
   if ((deps.outboxRelayIntervalMs ?? 2_000) > 0) {
     app.addHook('onReady', async () => outbox.start());

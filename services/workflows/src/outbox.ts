@@ -132,6 +132,19 @@ export class JobOutbox {
     this.timer.unref();
   }
 
+  /**
+   * What waits in the outbox right now: rows, and the age of the oldest in
+   * seconds (0 when empty). Read at scrape time for the backlog metrics; on
+   * Citus one small query per shard (the table only holds unpublished jobs).
+   */
+  async backlog(): Promise<{ pending: number; oldestSeconds: number }> {
+    const { rows } = await this.options.pool.query<{ pending: number; oldest: Date | null }>(
+      'SELECT count(*)::int AS pending, min(created_at) AS oldest FROM job_outbox',
+    );
+    const { pending, oldest } = rows[0] ?? { pending: 0, oldest: null };
+    return { pending, oldestSeconds: oldest ? Math.max(0, (this.now() - oldest.getTime()) / 1000) : 0 };
+  }
+
   /** Stops the timer and waits for a pass in progress. */
   async stop(): Promise<void> {
     clearInterval(this.timer);

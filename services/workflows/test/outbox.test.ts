@@ -104,6 +104,16 @@ describe('JobOutbox against PostgreSQL', function () {
     assert.deepEqual(await rows(), []);
   });
 
+  it('reports its backlog: rows waiting and the age of the oldest', async () => {
+    const clock = { t: T0 };
+    const box = outbox(ok, clock);
+    assert.deepEqual(await box.backlog(), { pending: 0, oldestSeconds: 0 });
+    await committedJobs(box);
+    const { rows: [first] } = await pool.query<{ created_at: Date }>('SELECT min(created_at) AS created_at FROM job_outbox');
+    clock.t = first!.created_at.getTime() + 90_500;
+    assert.deepEqual(await box.backlog(), { pending: 2, oldestSeconds: 90.5 });
+  });
+
   it('two relays racing claim each row once', async () => {
     const clock = { t: T0 };
     const seed = outbox(ok, clock, { leaseMs: 0 });

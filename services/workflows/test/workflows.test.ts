@@ -321,6 +321,8 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
       ]);
       assert.ok(waiting.rows.every((r) => typeof r.last_error === 'string' && r.last_error.length > 0), 'the publish error is kept');
       const metrics = (await degraded.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /\nworkflows_outbox_pending\{[^}]*\} 2\n/);
+      assert.ok(Number(/\nworkflows_outbox_oldest_seconds\{[^}]*\} (\S+)\n/.exec(metrics)?.[1]) > 0, "the oldest job has an age");
       assert.match(metrics, /workflows_job_publish_failures_total\{[^}]*type="analytics"[^}]*\} 1\n/);
       assert.match(metrics, /workflows_job_publish_failures_total\{[^}]*type="webhook"[^}]*\} 1\n/);
       const ready = await degraded.inject({ method: 'GET', url: '/health/ready' });
@@ -339,6 +341,8 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
       assert.deepEqual(await harness.outbox.relayOnce(), { claimed: 0, published: 0, failed: 0 });
       const relayedMetrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       assert.match(relayedMetrics, /workflows_outbox_relayed_total\{[^}]*type="webhook"[^}]*\} 1\n/);
+      assert.match(relayedMetrics, /\nworkflows_outbox_pending\{[^}]*\} 0\n/);
+      assert.match(relayedMetrics, /\nworkflows_outbox_oldest_seconds\{[^}]*\} 0\n/);
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(published.length, 2, 'nothing published twice');
     } finally {
