@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compiles one service into a single CommonJS bundle: services/<svc>/dist/main.js
-# (+ source map), and each of its operator commands in src/bin/ into its own. The service's Dockerfile runs exactly this script, so a local
-# run proves the image's build step; `services/users/test/build.test.ts` runs it
-# and starts the bundle against real dependencies.
+# (+ source map), and each of its operator commands in src/bin/ into its own.
+# The service's Dockerfile runs exactly this script, so a local run proves the
+# image's build step; `services/users/test/build.test.ts` runs it and starts
+# the bundle against real dependencies.
 #
 #   scripts/build-service.sh users            # → services/users/dist/main.js
 #   scripts/build-service.sh users /tmp/out   # → /tmp/out/main.js

@@ -4,7 +4,6 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { childNames, harness, promiseOf } from "@noa/offline";
-import { createServer } from "node:net";
 import type { RedisClusterArgs } from "./redis";
 
 const devArgs: RedisClusterArgs = {
@@ -336,8 +335,9 @@ describe("RedisCluster scripts against real redis-server", function () {
     it("the exporter sidecar's contract (REDIS_ADDR, REDIS_PASSWORD) yields the series the alert rules read", async function () {
         const exporter = "/usr/bin/prometheus-redis-exporter";
         assert.ok(existsSync(exporter), "prometheus-redis-exporter is installed by scripts/setup.sh");
+        // A fixed port, as for the Redis nodes above (17311–17314).
+        const port = 17321;
         const scrape = async (password: string) => {
-            const port = await freePort();
             const proc = spawn(exporter, [], {
                 env: { ...process.env, REDIS_ADDR: `redis://127.0.0.1:${ports[0]}`, REDIS_PASSWORD: password, REDIS_EXPORTER_WEB_LISTEN_ADDRESS: `127.0.0.1:${port}` },
                 stdio: "ignore",
@@ -354,7 +354,12 @@ describe("RedisCluster scripts against real redis-server", function () {
                 }
                 throw new Error("the exporter never answered");
             } finally {
-                proc.kill("SIGTERM");
+                // The next scrape reuses the port: wait until this exporter has let go of it.
+                if (proc.exitCode === null && proc.signalCode === null) {
+                    const exited = new Promise((r) => proc.once("exit", r));
+                    proc.kill("SIGTERM");
+                    await exited;
+                }
             }
         };
         const ok = await scrape(PASSWORD);
@@ -376,13 +381,3 @@ function series(text: string): Map<string, number> {
     return out;
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as { port: number };
-            server.close(() => resolve(port));
-        });
-    });
-}

@@ -52,6 +52,7 @@ export function createRedis(args: RedisArgs): RedisClient {
   if (hasNodes === (args.url !== undefined)) {
     throw new Error('createRedis: pass exactly one of clusterNodes or url');
   }
+  const autoPipelining = args.autoPipelining ?? true;
   const nodeOptions: RedisOptions = {
     password: args.password,
     keyPrefix: args.keyPrefix,
@@ -62,7 +63,7 @@ export function createRedis(args: RedisArgs): RedisClient {
     // during an outage that the caller's fallback handles better.
     maxRetriesPerRequest: 1,
     retryStrategy: redisRetryDelay,
-    enableAutoPipelining: args.autoPipelining ?? true,
+    enableAutoPipelining: autoPipelining,
   };
   let client: RedisClient;
   if (hasNodes) {
@@ -80,7 +81,7 @@ export function createRedis(args: RedisArgs): RedisClient {
       retryDelayOnFailover: 100,
       retryDelayOnClusterDown: 200,
       maxRedirections: 16,
-      enableAutoPipelining: args.autoPipelining ?? true,
+      enableAutoPipelining: autoPipelining,
     };
     client = new Cluster(
       args.clusterNodes!.map((n) => ({ host: n.host, port: n.port })),

@@ -65,6 +65,14 @@ export function validateReplayOptions(options: ReplayOptions): string[] {
   return problems;
 }
 
+/** Why a dead job stays dead under these options; undefined when it is to be replayed. */
+function reasonToKeep(type: string, reason: string, options: ReplayOptions): string | undefined {
+  if (!(JOB_TYPES as readonly string[]).includes(type)) return 'not-a-job-type';
+  if (options.types && !options.types.includes(type)) return 'other-type';
+  if (options.reasons) return options.reasons.includes(reason) ? undefined : 'other-reason';
+  return (UNREPLAYABLE_REASONS as readonly string[]).includes(reason) ? `not-replayable:${reason}` : undefined;
+}
+
 export async function replayDeadLetters(channel: ConfirmChannel, options: ReplayOptions): Promise<ReplaySummary> {
   const problems = validateReplayOptions(options);
   if (problems.length > 0) throw new Error(problems.join('; '));
@@ -81,15 +89,13 @@ export async function replayDeadLetters(channel: ConfirmChannel, options: Replay
     summary.examined += 1;
     const type = msg.fields.routingKey;
     const reason = deadReason(msg);
-    let keep: string | undefined;
-    if (!(JOB_TYPES as readonly string[]).includes(type)) keep = 'not-a-job-type';
-    else if (options.types && !options.types.includes(type)) keep = 'other-type';
-    else if (options.reasons ? !options.reasons.includes(reason) : (UNREPLAYABLE_REASONS as readonly string[]).includes(reason)) keep = options.reasons ? 'other-reason' : `not-replayable:${reason}`;
-    else if (options.dryRun) keep = 'dry-run';
-    if (keep === undefined || keep === 'dry-run') selected += 1;
-
-    const headers = carriedHeaders(msg);
+    const keep = reasonToKeep(type, reason, options);
     if (keep === undefined) {
+      selected += 1;
+      bump(summary.replayed, type);
+    }
+    const headers = carriedHeaders(msg);
+    if (keep === undefined && !options.dryRun) {
       delete headers['x-dead-reason'];
       delete headers['x-last-error'];
       delete headers['x-original-queue'];
@@ -97,14 +103,12 @@ export async function replayDeadLetters(channel: ConfirmChannel, options: Replay
         ...carriedProperties(msg),
         headers: { ...headers, [ATTEMPT_HEADER]: 1, 'x-replayed-reason': reason, 'x-replayed-at': now().toISOString() },
       });
-      bump(summary.replayed, type);
     } else {
       await publishConfirmed(channel, DEAD_LETTER_EXCHANGE, type, msg.content, {
         ...carriedProperties(msg),
         headers: { ...headers, 'x-dead-reason': reason },
       });
-      if (keep === 'dry-run') bump(summary.replayed, type);
-      bump(summary.kept, keep);
+      bump(summary.kept, keep ?? 'dry-run');
     }
     channel.ack(msg);
   }
