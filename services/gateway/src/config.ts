@@ -1,5 +1,6 @@
 import { commonEnv, envSchema, intVar, jwtEnv, redisEnv, withEnvRules, z } from "@noa/kit";
 import type { GatewaySettings } from "./gateway";
+import { defaultApiLeaseMax } from "./rate-limit-policy";
 
 /**
  * The gateway's own environment (services/README.md and this service's
@@ -31,6 +32,8 @@ export const gatewayEnv = withEnvRules(
     RATE_LIMIT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/, "letters, digits, ':', '_' and '-' only").default("gw"),
     RATE_LIMIT_FALLBACK_REPLICAS: intVar(1, 10_000).default(1),
     RATE_LIMIT_REDIS_TIMEOUT_MS: intVar(1, 10_000).default(100),
+    /** Default: 5% of RATE_LIMIT_API_POINTS, at least 1; 1 sends every request to Redis. */
+    RATE_LIMIT_API_LEASE_MAX: intVar(1, 10_000).optional(),
     TRUSTED_PROXY_HOPS: intVar(0, 10).default(0),
     BODY_LIMIT_BYTES: intVar(1).default(1_048_576),
     JWT_CACHE_SIZE: intVar(0).default(10_000),
@@ -42,6 +45,10 @@ export const gatewayEnv = withEnvRules(
     const num = (name: string) => (env[name] === undefined ? undefined : Number(env[name]));
     const api = num("RATE_LIMIT_API_POINTS") ?? 100;
     const apiStrict = num("RATE_LIMIT_API_STRICT_POINTS");
+    const lease = num("RATE_LIMIT_API_LEASE_MAX");
+    if (lease !== undefined && lease > api) {
+      problems.push(["RATE_LIMIT_API_LEASE_MAX", `(${lease}) exceeds RATE_LIMIT_API_POINTS (${api})`]);
+    }
     if (apiStrict !== undefined && apiStrict > api) {
       problems.push(["RATE_LIMIT_API_STRICT_POINTS", `(${apiStrict}) exceeds RATE_LIMIT_API_POINTS (${api})`]);
     }
@@ -84,6 +91,7 @@ export function gatewaySettings(env: GatewayEnv): GatewaySettings {
       keyPrefix: env.RATE_LIMIT_KEY_PREFIX,
       fallbackDivisor: env.RATE_LIMIT_FALLBACK_REPLICAS,
       redisTimeoutMs: env.RATE_LIMIT_REDIS_TIMEOUT_MS,
+      apiLeaseMax: env.RATE_LIMIT_API_LEASE_MAX ?? defaultApiLeaseMax(env.RATE_LIMIT_API_POINTS),
     },
     trustedProxyHops: env.TRUSTED_PROXY_HOPS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

@@ -131,8 +131,24 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     }
     fallbackGauge.set(store === "memory" ? 1 : 0);
   };
-  const policy = new RateLimitPolicy(settings.rateLimits, deps.redis, onStoreChange, (reason) => fallbackDecisions.inc({ reason }));
-  log.info({ rateLimitStore: "redis", keyPrefix: settings.rateLimits.keyPrefix }, "rate limiters for api and auth using the Redis Cluster store (distributed)");
+  const apiLeases = new Counter({
+    name: "gateway_rate_limit_api_leases_total",
+    help: "Round trips to Redis that leased API rate-limit tokens (requests served from a lease need none)",
+    registers: [registry],
+  });
+  const apiLeasedTokens = new Counter({
+    name: "gateway_rate_limit_api_lease_tokens_total",
+    help: "API rate-limit tokens asked for in leases from Redis",
+    registers: [registry],
+  });
+  const policy = new RateLimitPolicy(settings.rateLimits, deps.redis, onStoreChange, {
+    onFallbackDecision: (reason) => fallbackDecisions.inc({ reason }),
+    onApiLease: (size) => {
+      apiLeases.inc();
+      apiLeasedTokens.inc(size);
+    },
+  });
+  log.info({ rateLimitStore: "redis", keyPrefix: settings.rateLimits.keyPrefix, apiLeaseMax: settings.rateLimits.apiLeaseMax }, "rate limiters for api and auth using the Redis Cluster store (distributed)");
 
   const upstreams = {} as Record<UpstreamName, Upstream>;
   for (const name of Object.keys(settings.upstreams) as UpstreamName[]) {

@@ -5,7 +5,11 @@ import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, ty
 /**
  * The gateway's rate-limit policy (seed numbers in brackets):
  *
- * - **API limit** per client IP on every `/api/*` request [100 req/s].
+ * - **API limit** per client IP on every `/api/*` request [100 req/s]. Each
+ *   gateway leases tokens from the shared counter in small batches
+ *   (`apiLeaseMax`, 5% of the limit by default), so most requests cost no
+ *   Redis round trip while the replicas together still admit at most the
+ *   limit (see `ResilientLimiter.consumeLeased`).
  * - **Auth limit** on `POST /api/auth/login`, per client IP *and* per account
  *   [5 attempts / 15 min]. An attempt is counted before it is forwarded, so
  *   parallel guesses cannot slip past the counter; a successful login gives its
@@ -46,6 +50,25 @@ export interface RateLimitSettings {
   fallbackDivisor: number;
   /** Longest wait for Redis before a decision falls back to memory, in ms (default 100). */
   redisTimeoutMs: number;
+  /**
+   * Most API tokens one gateway leases from Redis in one round trip
+   * (`ResilientLimiter.consumeLeased`); 1 sends every request to Redis.
+   * Default: 5% of `apiPoints`, at least 1 (the seed's 100 per second: 5).
+   */
+  apiLeaseMax: number;
+}
+
+/** The default API lease: 5% of the limit, so unspent leases cost a client at most ~5% of its limit per replica. */
+export function defaultApiLeaseMax(apiPoints: number): number {
+  return Math.max(1, Math.floor(apiPoints / 20));
+}
+
+/** Callbacks for the gateway's metrics. */
+export interface RateLimitObservers {
+  /** A decision made by the local fallback, and why. */
+  onFallbackDecision?: (reason: FallbackReason) => void;
+  /** A round trip to Redis that leased API tokens, with the tokens asked for. */
+  onApiLease?: (size: number) => void;
 }
 
 /** Which limit turned a request away. */
@@ -78,9 +101,9 @@ export class RateLimitPolicy {
     private readonly settings: RateLimitSettings,
     redis: RedisClient,
     onStoreChange: StoreStateListener,
-    onFallbackDecision?: (reason: FallbackReason) => void,
+    observers: RateLimitObservers = {},
   ) {
-    this.state = new StoreState(onStoreChange, onFallbackDecision);
+    this.state = new StoreState(onStoreChange, observers.onFallbackDecision);
     const common = {
       redis,
       redisTimeoutMs: settings.redisTimeoutMs,
@@ -92,6 +115,8 @@ export class RateLimitPolicy {
       keyPrefix: `${settings.keyPrefix}:api`,
       points: settings.apiPoints,
       durationSeconds: settings.apiDurationSeconds,
+      maxLease: settings.apiLeaseMax,
+      onLease: observers.onApiLease,
     });
     this.offences = new ResilientLimiter({
       ...common,
@@ -117,7 +142,7 @@ export class RateLimitPolicy {
 
   /** Counts one API request from `ip`. */
   async checkApi(ip: string): Promise<Decision> {
-    const result = await this.api.consume(ip);
+    const result = await this.api.consumeLeased(ip);
     if (result.limited) {
       // Only the first rejection of a window is an offence, so a flood counts once per window.
       if (result.consumed === result.limit + 1) await this.recordOffence(ip);

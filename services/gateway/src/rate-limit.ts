@@ -153,7 +153,65 @@ export interface ResilientLimiterOptions {
   redisTimeoutMs: number;
   /** Shared store-state tracker. */
   state: StoreState;
+  /**
+   * Most tokens `consumeLeased` takes from Redis in one round trip (see
+   * `consumeLeased`). 1, the default, leases nothing ahead.
+   */
+  maxLease?: number;
+  /** Called for every lease round trip to Redis, with the tokens asked for (for a metric). */
+  onLease?: (size: number) => void;
 }
+
+/**
+ * Tokens of one subject that this replica leased from the shared Redis
+ * counter and has not spent yet, for the current window.
+ */
+interface Lease {
+  /** `Date.now()` at which the Redis window ends; unspent tokens end with it. */
+  resetAt: number;
+  /** Leased tokens not yet spent here. */
+  tokens: number;
+  /** The shared counter after the last lease: every replica's consumption so far. */
+  counter: number;
+  /** Tokens asked for in the last lease. */
+  size: number;
+  /** Rejections answered here since Redis reported the window used up. */
+  rejectedLocally: number;
+  /** Redis reported the window used up: the rest of it is answered here. */
+  exhausted: boolean;
+}
+
+/**
+ * Takes up to ARGV[1] tokens from a fixed-window counter of ARGV[2] points
+ * that lasts ARGV[3] ms: never more than the window has left, so leases
+ * can never add up to more than the limit. A request once the window is used
+ * up still counts 1 (a rejection), as a plain consume would, so the first
+ * rejection of a window is the one that reads limit + 1.
+ * Returns { counter after, tokens taken, ms until the window ends }.
+ * Same key and value layout as rate-limiter-flexible's RateLimiterRedis.
+ */
+const LEASE_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local room = tonumber(ARGV[2]) - current
+local take = 1
+if room > 1 then take = math.min(tonumber(ARGV[1]), room) end
+local counter = redis.call('INCRBY', KEYS[1], take)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  ttl = tonumber(ARGV[3])
+end
+return {counter, take, ttl}
+`;
+
+const LEASE_COMMAND = "noaRateLimitLease";
+
+interface LeaseClient {
+  [LEASE_COMMAND](key: string, size: number, points: number, durationMs: number): Promise<[number, number, number]>;
+}
+
+/** Leases kept per limiter at most; past it, new subjects are not remembered (each request asks Redis). */
+const MAX_LEASES = 100_000;
 
 /**
  * A Redis Cluster limiter with an in-memory insurance limiter.
@@ -171,12 +229,25 @@ export class ResilientLimiter {
   private readonly memoryLimiter: RateLimiterMemory;
   private readonly redisTimeoutMs: number;
   private readonly state: StoreState;
+  private readonly redis: RedisClient;
+  private readonly keyPrefix: string;
+  private readonly maxLease: number;
+  private readonly onLease: (size: number) => void;
+  private readonly leases = new Map<string, Lease>();
+  private nextSweepAt = 0;
 
   constructor(options: ResilientLimiterOptions) {
     this.points = options.points;
     this.durationSeconds = options.durationSeconds;
     this.redisTimeoutMs = options.redisTimeoutMs;
     this.state = options.state;
+    this.redis = options.redis;
+    this.keyPrefix = options.keyPrefix;
+    this.maxLease = Math.max(1, Math.floor(options.maxLease ?? 1));
+    this.onLease = options.onLease ?? (() => {});
+    if (this.maxLease > 1 && typeof (options.redis as unknown as Partial<LeaseClient>)[LEASE_COMMAND] !== "function") {
+      options.redis.defineCommand(LEASE_COMMAND, { numberOfKeys: 1, lua: LEASE_SCRIPT });
+    }
     this.redisLimiter = new RateLimiterRedis({
       storeClient: options.redis,
       keyPrefix: options.keyPrefix,
@@ -194,6 +265,69 @@ export class ResilientLimiter {
   /** Consumes `points` for `subject`; never throws for a rejection. */
   consume(subject: string, points = 1): Promise<LimitResult> {
     return this.run(subject, (limiter, key) => limiter.consume(key, points));
+  }
+
+  /**
+   * Consumes one point for `subject`, spending a token this replica leased
+   * from Redis earlier when it has one, and otherwise leasing a batch in one
+   * round trip: 1 token for a subject it has not seen, then twice the last
+   * batch each time one runs out within a window (up to `maxLease`), and
+   * half the last batch at the start of a new window.
+   *
+   * The limit still holds across every replica: a lease never takes more
+   * than the window has left, so all replicas together admit at most
+   * `points` per window. What a replica leased and did not spend by the end
+   * of the window is lost, so near the limit a client can get up to
+   * (maxLease − 1) fewer requests per replica it reaches. Once Redis reports
+   * the window used up, the replica answers the rest of it locally, so a
+   * flood of rejected requests costs Redis nothing. With `maxLease` 1 every
+   * request goes to Redis, exactly like `consume`.
+   */
+  async consumeLeased(subject: string): Promise<LimitResult> {
+    if (this.maxLease <= 1) return this.consume(subject);
+    const key = tag(subject);
+    let lease = this.leases.get(key);
+    if (lease !== undefined && Date.now() < lease.resetAt) {
+      if (lease.tokens > 0) {
+        lease.tokens--;
+        return this.leaseResult(lease, false);
+      }
+      if (lease.exhausted) {
+        lease.rejectedLocally++;
+        return this.leaseResult(lease, true);
+      }
+    }
+    const size = lease === undefined ? 1 : Date.now() < lease.resetAt ? Math.min(this.maxLease, lease.size * 2) : Math.max(1, lease.size >> 1);
+    let reply: [number, number, number];
+    try {
+      this.onLease(size);
+      reply = await withTimeout(this.lease(key, size), this.redisTimeoutMs);
+      this.state.redisAnswered();
+    } catch (error) {
+      this.state.redisFailed(error);
+      return this.consumeMemory(key, 1);
+    }
+    const [counter, taken, ttl] = reply;
+    const now = Date.now();
+    lease = this.leases.get(key);
+    if (lease === undefined || now >= lease.resetAt) {
+      this.sweep(now);
+      lease = { resetAt: 0, tokens: 0, counter: 0, size, rejectedLocally: 0, exhausted: false };
+      if (this.leases.size < MAX_LEASES) this.leases.set(key, lease);
+    }
+    lease.resetAt = now + ttl;
+    lease.counter = Math.max(lease.counter, counter);
+    lease.size = size;
+    if (counter > this.points) {
+      // The window is used up (this request was counted as a rejection); any tokens still held are spent first.
+      lease.exhausted = true;
+      if (lease.tokens === 0) return { limited: true, limit: this.points, consumed: counter, remaining: 0, msBeforeReset: ttl, store: "redis" };
+      lease.tokens--;
+      return this.leaseResult(lease, false);
+    }
+    // Tokens that arrive while others are held (two requests leasing at once) add up.
+    lease.tokens += taken - 1;
+    return this.leaseResult(lease, false);
   }
 
   /** Returns points (e.g. a successful login gives its attempt back). */
@@ -229,6 +363,40 @@ export class ResilientLimiter {
       this.state.redisAnswered();
     } catch (error) {
       this.state.redisFailed(error);
+    }
+  }
+
+  private lease(key: string, size: number): Promise<[number, number, number]> {
+    if (this.redis.status !== "ready") return Promise.reject(new Error("Redis connection is not ready"));
+    return (this.redis as unknown as LeaseClient)[LEASE_COMMAND](`${this.keyPrefix}:${key}`, size, this.points, this.durationSeconds * 1000);
+  }
+
+  /** A decision from leased tokens: consumed = the shared counter less what this replica still holds. */
+  private leaseResult(lease: Lease, limited: boolean): LimitResult {
+    const consumed = limited ? lease.counter + lease.rejectedLocally : lease.counter - lease.tokens;
+    return {
+      limited,
+      limit: this.points,
+      consumed,
+      remaining: Math.max(0, this.points - consumed),
+      msBeforeReset: Math.max(0, lease.resetAt - Date.now()),
+      store: "redis",
+    };
+  }
+
+  /** Drops leases whose window has ended, at most once per window length. */
+  private sweep(now: number): void {
+    if (now < this.nextSweepAt) return;
+    this.nextSweepAt = now + this.durationSeconds * 1000;
+    for (const [key, lease] of this.leases) if (lease.resetAt <= now) this.leases.delete(key);
+  }
+
+  private async consumeMemory(key: string, points: number): Promise<LimitResult> {
+    try {
+      return this.result(await this.memoryLimiter.consume(key, points), false, "memory");
+    } catch (memoryError) {
+      if (memoryError instanceof RateLimiterRes) return this.result(memoryError, true, "memory");
+      throw memoryError;
     }
   }
 

@@ -25,6 +25,7 @@ describe("gateway configuration", () => {
       keyPrefix: "gw",
       fallbackDivisor: 1,
       redisTimeoutMs: 100,
+      apiLeaseMax: 5,
     });
     assert.equal(settings.bodyLimitBytes, 1_048_576);
     assert.equal(settings.upstreamTimeoutMs, 5000);
@@ -39,6 +40,8 @@ describe("gateway configuration", () => {
     assert.equal(settings.jwt.cacheSize, 0);
     assert.equal(settings.rateLimits.strictApiPoints, 20);
     assert.equal(settings.rateLimits.fallbackDivisor, 4);
+    assert.equal(settings.rateLimits.apiLeaseMax, 2, "5% of 40");
+    assert.equal(gatewaySettings(loadEnv(gatewayEnvSchema, { ...required, RATE_LIMIT_API_LEASE_MAX: "1" })).rateLimits.apiLeaseMax, 1);
     assert.equal(settings.upstreams.users, "http://127.0.0.1:9001");
   });
 
@@ -61,6 +64,16 @@ describe("gateway configuration", () => {
         assert.match(text, /WORKFLOWS_URL: .*\(got "not a url"\)/);
         assert.match(text, /ACCESS_LOG: .*\(got "some"\)/);
         assert.match(text, /RATE_LIMIT_AUTH_STRICT_POINTS: \(3\) exceeds RATE_LIMIT_AUTH_POINTS \(2\)/);
+        return true;
+      },
+    );
+  });
+
+  it("rejects an API lease larger than the API limit, naming both", () => {
+    assert.throws(
+      () => loadEnv(gatewayEnvSchema, { ...required, RATE_LIMIT_API_POINTS: "10", RATE_LIMIT_API_LEASE_MAX: "20" }),
+      (error: unknown) => {
+        assert.match((error as ConfigError).problems.join("\n"), /RATE_LIMIT_API_LEASE_MAX: \(20\) exceeds RATE_LIMIT_API_POINTS \(10\)/);
         return true;
       },
     );

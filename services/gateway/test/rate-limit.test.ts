@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { RedisClient } from "@noa/kit";
-import { RateLimitPolicy, type RateLimitSettings } from "../src/rate-limit-policy";
+import { defaultApiLeaseMax, RateLimitPolicy, type RateLimitSettings } from "../src/rate-limit-policy";
 import type { LimiterStore } from "../src/rate-limit";
 import { deadCluster, readyCluster, ThrowawayClusterNode, uniquePrefix, waitFor } from "./support/redis";
 
@@ -18,6 +18,7 @@ function settings(overrides: Partial<RateLimitSettings> = {}): RateLimitSettings
     keyPrefix: uniquePrefix("rl"),
     fallbackDivisor: 1,
     redisTimeoutMs: 200,
+    apiLeaseMax: defaultApiLeaseMax(overrides.apiPoints ?? 10),
     ...overrides,
   };
 }
@@ -54,6 +55,59 @@ describe("rate limits on the shared Redis Cluster", function () {
     assert.ok(rejected.msBeforeReset > 25_000 && rejected.msBeforeReset <= 30_000, `reset in ${rejected.msBeforeReset} ms`);
     // Another client is untouched.
     assert.equal((await first.checkApi("198.51.100.2")).allowed, true);
+  });
+
+  it("leases API tokens in batches: two gateways together admit exactly the limit, with a third of the Redis round trips", async () => {
+    const shared = settings({ apiPoints: 100 });
+    assert.equal(shared.apiLeaseMax, 5);
+    const leases = [0, 0];
+    const gateways = [0, 1].map(async (i) => new RateLimitPolicy(shared, await client(), () => {}, { onApiLease: () => void leases[i]++ }));
+    const [first, second] = await Promise.all(gateways);
+    const ip = "198.51.100.20";
+    const allowed = [0, 0];
+    for (let i = 0; i < 75; i++) {
+      if ((await first.checkApi(ip)).allowed) allowed[0]++;
+      if ((await second.checkApi(ip)).allowed) allowed[1]++;
+    }
+    assert.equal(allowed[0] + allowed[1], 100, `allowed ${allowed}`);
+    assert.ok(allowed[0] >= 45 && allowed[1] >= 45, `allowed ${allowed}`);
+    // 150 requests; each gateway leased 1, 2, 4, then 5 at a time, and asked once more to learn the window was used up.
+    assert.ok(leases[0] + leases[1] <= 50, `${leases} lease round trips`);
+    // The shared counter never went past the limit for admissions: 100, plus the one rejection each gateway sent to Redis.
+    const redis = await client();
+    assert.equal(await redis.get(`${shared.keyPrefix}:api:{${ip}}`), "102");
+    const rejected = await first.checkApi(ip);
+    assert.equal(rejected.rejectedBy, "api");
+    assert.equal(rejected.remaining, 0);
+    assert.ok(rejected.msBeforeReset > 25_000 && rejected.msBeforeReset <= 30_000, `reset in ${rejected.msBeforeReset} ms`);
+  });
+
+  it("counts RateLimit-Remaining down exactly on one gateway, and starts a new window without the old window's tokens", async function () {
+    this.timeout(5000);
+    const policy = new RateLimitPolicy(settings({ apiPoints: 100, apiDurationSeconds: 1 }), await client(), () => {});
+    const remaining = [];
+    for (let i = 0; i < 10; i++) remaining.push((await policy.checkApi("198.51.100.21")).remaining);
+    assert.deepEqual(remaining, [99, 98, 97, 96, 95, 94, 93, 92, 91, 90]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const next = await policy.checkApi("198.51.100.21");
+    assert.equal(next.remaining, 99);
+    assert.ok(next.msBeforeReset > 0 && next.msBeforeReset <= 1000, `reset in ${next.msBeforeReset} ms`);
+  });
+
+  it("answers a flood past the limit locally: Redis hears its first rejection, which is one offence, and nothing more", async () => {
+    const shared = settings({ apiPoints: 100, offenceThreshold: 3 });
+    let leases = 0;
+    const policy = new RateLimitPolicy(shared, await client(), () => {}, { onApiLease: () => void leases++ });
+    const ip = "198.51.100.22";
+    const verdicts = [];
+    for (let i = 0; i < 100; i++) verdicts.push(await policy.checkApi(ip));
+    assert.ok(verdicts.every((d) => d.allowed));
+    const leasesAtLimit = leases;
+    for (let i = 0; i < 200; i++) assert.equal((await policy.checkApi(ip)).rejectedBy, "api");
+    assert.equal(leases, leasesAtLimit + 1, "one round trip to learn the window is used up, then none");
+    const redis = await client();
+    assert.equal(await redis.get(`${shared.keyPrefix}:api:{${ip}}`), "101");
+    assert.equal(await redis.get(`${shared.keyPrefix}:offence:{${ip}}`), "1");
   });
 
   it("allows 5 failed logins per IP, then answers 429 until the 15-minute window ends", async () => {
@@ -132,6 +186,17 @@ describe("rate limits without Redis", function () {
     assert.deepEqual(transitions, ["memory"]);
     assert.equal(policy.state.store, "memory");
     assert.match(policy.state.reason ?? "", /not ready/);
+    cluster.disconnect();
+  });
+
+  it("falls back per request when leasing API tokens, too", async () => {
+    const cluster = await deadCluster();
+    const policy = new RateLimitPolicy(settings({ apiPoints: 100, fallbackDivisor: 2 }), cluster, () => {});
+    const verdicts = [];
+    for (let i = 0; i < 51; i++) verdicts.push(await policy.checkApi("198.51.100.23"));
+    assert.ok(verdicts.slice(0, 50).every((d) => d.allowed && d.store === "memory"));
+    assert.equal(verdicts[50].rejectedBy, "api");
+    assert.equal(verdicts[50].limit, 50);
     cluster.disconnect();
   });
 

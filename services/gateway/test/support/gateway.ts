@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { createLogger, createMetrics, type Logger, type RedisClient } from "@noa/kit";
 import { buildApp } from "../../src/app";
 import type { GatewaySettings } from "../../src/gateway";
+import { defaultApiLeaseMax } from "../../src/rate-limit-policy";
 import { readyCluster, uniquePrefix } from "./redis";
 import { FakeUpstream } from "./upstream-server";
 
@@ -49,6 +50,7 @@ export function testSettings(upstreams: GatewaySettings["upstreams"], overrides:
       keyPrefix: uniquePrefix("gw"),
       fallbackDivisor: 1,
       redisTimeoutMs: 200,
+      apiLeaseMax: defaultApiLeaseMax(overrides.rateLimits?.apiPoints ?? 1000),
       ...overrides.rateLimits,
     },
   };
