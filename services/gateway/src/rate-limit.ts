@@ -271,8 +271,9 @@ export class ResilientLimiter {
    * Consumes one point for `subject`, spending a token this replica leased
    * from Redis earlier when it has one, and otherwise leasing a batch in one
    * round trip: 1 token for a subject it has not seen, then twice the last
-   * batch each time one runs out within a window (up to `maxLease`), and
-   * half the last batch at the start of a new window.
+   * batch each time one runs out within a window (up to `maxLease`); a new
+   * window starts with the last batch size. (Leases are forgotten once their
+   * window has ended and a sweep has run, so a returning client starts at 1.)
    *
    * The limit still holds across every replica: a lease never takes more
    * than the window has left, so all replicas together admit at most
@@ -297,7 +298,7 @@ export class ResilientLimiter {
         return this.leaseResult(lease, true);
       }
     }
-    const size = lease === undefined ? 1 : Date.now() < lease.resetAt ? Math.min(this.maxLease, lease.size * 2) : Math.max(1, lease.size >> 1);
+    const size = lease === undefined ? 1 : Date.now() < lease.resetAt ? Math.min(this.maxLease, lease.size * 2) : lease.size;
     let reply: [number, number, number];
     try {
       this.onLease(size);

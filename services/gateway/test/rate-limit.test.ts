@@ -84,7 +84,8 @@ describe("rate limits on the shared Redis Cluster", function () {
 
   it("counts RateLimit-Remaining down exactly on one gateway, and starts a new window without the old window's tokens", async function () {
     this.timeout(5000);
-    const policy = new RateLimitPolicy(settings({ apiPoints: 100, apiDurationSeconds: 1 }), await client(), () => {});
+    const shared = settings({ apiPoints: 100, apiDurationSeconds: 1 });
+    const policy = new RateLimitPolicy(shared, await client(), () => {});
     const remaining = [];
     for (let i = 0; i < 10; i++) remaining.push((await policy.checkApi("198.51.100.21")).remaining);
     assert.deepEqual(remaining, [99, 98, 97, 96, 95, 94, 93, 92, 91, 90]);
@@ -92,6 +93,8 @@ describe("rate limits on the shared Redis Cluster", function () {
     const next = await policy.checkApi("198.51.100.21");
     assert.equal(next.remaining, 99);
     assert.ok(next.msBeforeReset > 0 && next.msBeforeReset <= 1000, `reset in ${next.msBeforeReset} ms`);
+    // The new window's first lease is as large as the last one (1, 2, 4, 5 before): 5 taken, 4 held here.
+    assert.equal(await (await client()).get(`${shared.keyPrefix}:api:{198.51.100.21}`), "5");
   });
 
   it("answers a flood past the limit locally: Redis hears its first rejection, which is one offence, and nothing more", async () => {

@@ -15,7 +15,7 @@ import {
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createProfileCache } from './cache.js';
 import { DEFAULT_SCRYPT, MAX_PASSWORD_BYTES, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './password.js';
-import { EmailTakenError, createUserRepository, normaliseEmail, toProfile, type Profile } from './repository.js';
+import { EmailTakenError, createUserRepository, normaliseEmail, toProfile } from './repository.js';
 import { createTokens, type TokenSettings } from './tokens.js';
 
 export interface UsersDeps {
@@ -148,14 +148,15 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
     }
   }
 
-  async function loadProfile(id: string): Promise<Profile> {
-    const cached = await cache.get(id);
-    if (cached) return cached;
+  /** The caller's profile as JSON: the cached text as stored, or from PostgreSQL (and then cached). */
+  async function loadProfileJson(id: string): Promise<string> {
+    const cached = await cache.getJson(id);
+    if (cached !== undefined) return cached;
     const user = await repo.findById(id);
     if (!user) throw new HttpError(404, 'user not found');
     const profile = toProfile(user);
     await cache.set(profile);
-    return profile;
+    return JSON.stringify(profile);
   }
 
   app.post<{ Body: SignupBody }>(
@@ -216,7 +217,10 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
     },
   );
 
-  app.get('/api/users/me', async (request) => loadProfile(callerId(request)));
+  app.get('/api/users/me', async (request, reply) => {
+    const json = await loadProfileJson(callerId(request));
+    return reply.type('application/json; charset=utf-8').send(json);
+  });
 
   app.patch<{ Body: PatchBody }>(
     '/api/users/me',

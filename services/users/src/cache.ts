@@ -21,16 +21,33 @@ export function createProfileCache(args: {
 }) {
   const { redis, ttlSeconds, logger, lookups } = args;
   return {
-    async get(userId: string): Promise<Profile | undefined> {
+    /**
+     * The cached profile of `userId` as stored: the exact JSON `set` wrote
+     * (JSON.stringify of a Profile, whose first field is the id), so a hit
+     * goes to the client as it is, without a parse and a re-serialisation.
+     * An entry that is not such a JSON object for this user counts as an
+     * error and reads as a miss.
+     */
+    async getJson(userId: string): Promise<string | undefined> {
+      let cached: string | null;
       try {
-        const cached = await redis.get(profileKey(userId));
-        lookups.inc({ result: cached === null ? 'miss' : 'hit' });
-        return cached === null ? undefined : (JSON.parse(cached) as Profile);
+        cached = await redis.get(profileKey(userId));
       } catch (err) {
         lookups.inc({ result: 'error' });
         logger.warn({ err: { message: (err as Error).message } }, 'profile cache read failed; reading PostgreSQL');
         return undefined;
       }
+      if (cached === null) {
+        lookups.inc({ result: 'miss' });
+        return undefined;
+      }
+      if (!cached.startsWith(`{"id":${JSON.stringify(userId)},`) || !cached.endsWith('}')) {
+        lookups.inc({ result: 'error' });
+        logger.warn({ userId }, 'profile cache entry is not this user\'s profile JSON; reading PostgreSQL');
+        return undefined;
+      }
+      lookups.inc({ result: 'hit' });
+      return cached;
     },
     async set(profile: Profile): Promise<void> {
       try {

@@ -232,6 +232,28 @@ describe('users service', function () {
       assert.match(metrics, /users_profile_cache_lookups_total\{result="hit",service="users"\} [1-9]/);
     });
 
+    it('serves a cached profile as stored, and reads PostgreSQL when the entry is not this user\'s profile', async () => {
+      await h.redis.del(profileKey(id));
+      const first = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+      assert.equal(first.statusCode, 200);
+      const stored = await h.redis.get(profileKey(id));
+      assert.equal(first.body, stored, 'the miss answers exactly what it cached');
+      const hit = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+      assert.equal(hit.body, stored);
+      assert.equal(hit.headers['content-type'], 'application/json; charset=utf-8');
+      assert.equal(hit.json().id, id);
+      // Another user's profile under this key, or a truncated entry, is never served.
+      const foreign = JSON.stringify({ ...hit.json(), id: '00000000-0000-4000-8000-000000000000', email: 'someone@else.example' });
+      for (const bad of [foreign, stored!.slice(0, -5), 'not json']) {
+        await h.redis.set(profileKey(id), bad, 'EX', 60);
+        const res = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+        assert.equal(res.statusCode, 200);
+        assert.deepEqual(res.json(), hit.json(), `entry ${bad.slice(0, 30)}`);
+      }
+      const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /users_profile_cache_lookups_total\{result="error",service="users"\} [3-9]/);
+    });
+
     it('rejects an empty or invalid PATCH with 400', async () => {
       const empty = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: {} });
       assert.equal(empty.statusCode, 400);
