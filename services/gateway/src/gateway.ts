@@ -1,5 +1,5 @@
 import { isUtf8 } from "node:buffer";
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import { Counter, Gauge, type Logger, type RedisClient, type ServiceMetrics } from "@noa/kit";
 import { createTokenVerifier, type TokenVerifierOptions } from "./auth";
 import { clientAddress } from "./client-ip";
@@ -188,14 +188,26 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
 
   const verifyToken = createTokenVerifier(settings.jwt);
 
-  /** Counts the request against its client's API limit; answers 429 and returns false when it is over. */
-  async function withinApiLimit(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-    request.clientIp = clientAddress(request.raw.socket.remoteAddress, request.headers["x-forwarded-for"], settings.trustedProxyHops);
-    const decision = await policy.checkApi(request.clientIp);
-    setRateLimitHeaders(reply, decision);
-    if (decision.allowed) return true;
-    tooManyRequests(reply, decision);
-    return false;
+  /**
+   * Counts the request against its client's API limit, then (on protected
+   * routes) checks its token, as one callback-style `onRequest` hook: most
+   * decisions come synchronously from this gateway's lease, so most requests
+   * pay no promise or microtask hop here. Over the limit → 429 (an
+   * unauthenticated flood is still counted); bad token → 401.
+   */
+  function limitThenMaybeAuthenticate(authenticate: boolean): onRequestHookHandler {
+    return (request, reply, done) => {
+      request.clientIp = clientAddress(request.raw.socket.remoteAddress, request.headers["x-forwarded-for"], settings.trustedProxyHops);
+      const decided = (decision: Decision) => {
+        setRateLimitHeaders(reply, decision);
+        if (!decision.allowed) tooManyRequests(reply, decision);
+        else if (!authenticate || authenticated(request, reply)) done();
+        // Otherwise the hook has answered (429 or 401): fastify stops when a hook sends without calling done.
+      };
+      const decision = policy.checkApi(request.clientIp);
+      if (decision instanceof Promise) decision.then(decided, done);
+      else decided(decision);
+    };
   }
 
   /** Verifies the bearer token and sets `userId`; answers 401 and returns false when it is not valid. */
@@ -212,15 +224,8 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     return false;
   }
 
-  const rateLimit: onRequestAsyncHookHandler = async (request, reply) => {
-    if (!(await withinApiLimit(request, reply))) return reply;
-  };
-
-  // Protected routes: the limit first (an unauthenticated flood is still counted and gets 429),
-  // then the token — in one hook, since each fastify hook costs its own promise and iteration.
-  const rateLimitThenAuthenticate: onRequestAsyncHookHandler = async (request, reply) => {
-    if (!(await withinApiLimit(request, reply)) || !authenticated(request, reply)) return reply;
-  };
+  const rateLimit = limitThenMaybeAuthenticate(false);
+  const rateLimitThenAuthenticate = limitThenMaybeAuthenticate(true);
 
   function tooManyRequests(reply: FastifyReply, decision: Decision): FastifyReply {
     rejected.inc({ limit: decision.rejectedBy, store: decision.store });
@@ -331,9 +336,22 @@ function setRateLimitHeaders(reply: FastifyReply, decision: Decision) {
   reply.header("ratelimit-reset", Math.max(0, Math.ceil(decision.msBeforeReset / 1000)));
 }
 
+/** Verdicts of `isText` per Content-Type value seen (a service sends a handful of distinct ones). */
+const textTypes = new Map<string, boolean>();
+
 /** JSON and text bodies in UTF-8 (or ASCII), which decode and re-encode to the same bytes. */
 function isText(contentType: string | undefined): boolean {
   if (!contentType) return false;
+  let verdict = textTypes.get(contentType);
+  if (verdict === undefined) {
+    verdict = classifyText(contentType);
+    // Bounded: a misbehaving upstream cannot grow it without limit.
+    if (textTypes.size < 256) textTypes.set(contentType, verdict);
+  }
+  return verdict;
+}
+
+function classifyText(contentType: string): boolean {
   const type = contentType.toLowerCase();
   if (!(type.startsWith("application/json") || type.startsWith("text/") || type.includes("+json"))) return false;
   const charset = /charset=([^;\s]+)/.exec(type)?.[1]?.replace(/"/g, "");

@@ -140,17 +140,25 @@ export class RateLimitPolicy {
     });
   }
 
-  /** Counts one API request from `ip`. */
-  async checkApi(ip: string): Promise<Decision> {
-    const result = await this.api.consumeLeased(ip);
+  /**
+   * Counts one API request from `ip`. Synchronous when this gateway's lease
+   * decides it and no strict-mode check is due (nearly every request);
+   * a promise when Redis has to be asked.
+   */
+  checkApi(ip: string): Decision | Promise<Decision> {
+    const result = this.api.consumeLeased(ip);
+    return result instanceof Promise ? result.then((settled) => this.decideApi(ip, settled)) : this.decideApi(ip, result);
+  }
+
+  private decideApi(ip: string, result: LimitResult): Decision | Promise<Decision> {
     if (result.limited) {
       // Only the first rejection of a window is an offence, so a flood counts once per window.
-      if (result.consumed === result.limit + 1) await this.recordOffence(ip);
+      if (result.consumed === result.limit + 1) return this.recordOffence(ip).then(() => deny("api", result));
       return deny("api", result);
     }
     const strict = this.scaled(this.settings.strictApiPoints, result);
-    if (result.consumed > strict && (await this.isOffender(ip))) {
-      return deny("api-strict", { ...result, limit: strict, remaining: 0 });
+    if (result.consumed > strict) {
+      return this.isOffender(ip).then((offender) => (offender ? deny("api-strict", { ...result, limit: strict, remaining: 0 }) : allow(result)));
     }
     return allow(result);
   }

@@ -284,11 +284,12 @@ export class ResilientLimiter {
    * flood of rejected requests costs Redis nothing. With `maxLease` 1 every
    * request goes to Redis, exactly like `consume`.
    */
-  async consumeLeased(subject: string): Promise<LimitResult> {
+  consumeLeased(subject: string): LimitResult | Promise<LimitResult> {
     if (this.maxLease <= 1) return this.consume(subject);
     const key = tag(subject);
-    let lease = this.leases.get(key);
+    const lease = this.leases.get(key);
     if (lease !== undefined && Date.now() < lease.resetAt) {
+      // Decided here, synchronously: no promise on the path most requests take.
       if (lease.tokens > 0) {
         lease.tokens--;
         return this.leaseResult(lease, false);
@@ -298,6 +299,10 @@ export class ResilientLimiter {
         return this.leaseResult(lease, true);
       }
     }
+    return this.leaseFromRedis(key, lease);
+  }
+
+  private async leaseFromRedis(key: string, lease: Lease | undefined): Promise<LimitResult> {
     const size = lease === undefined ? 1 : Date.now() < lease.resetAt ? Math.min(this.maxLease, lease.size * 2) : lease.size;
     let reply: [number, number, number];
     try {

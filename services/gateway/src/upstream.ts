@@ -88,13 +88,12 @@ export class Upstream {
       bodyTimeout: options.timeoutMs,
     });
     this.breaker = new CircuitBreaker(
-      async (request: Dispatcher.DispatchOptions) => {
-        const response = await new Promise<UpstreamResponse>((resolve, reject) => {
-          this.pool.dispatch(request, new ResponseHandler(resolve, reject, this.bufferLimitBytes));
-        });
-        if (response.statusCode >= 500) throw new UpstreamServerError(response);
-        return response;
-      },
+      (request: Dispatcher.DispatchOptions) =>
+        // One promise per request; a 5xx rejects it, so the breaker counts it as a failure.
+        new Promise<UpstreamResponse>((resolve, reject) => {
+          const settle = (response: UpstreamResponse) => (response.statusCode >= 500 ? reject(new UpstreamServerError(response)) : resolve(response));
+          this.pool.dispatch(request, new ResponseHandler(settle, reject, this.bufferLimitBytes));
+        }),
       {
         name: options.name,
         // undici's own headers/body timeouts abort the request; a second timer here would only duplicate them.
@@ -123,13 +122,8 @@ export class Upstream {
    * Sends one request. Resolves with the upstream's response (any status,
    * body unread) or with the failure the gateway must answer instead.
    */
-  async send(request: Omit<Dispatcher.DispatchOptions, "origin">): Promise<UpstreamResponse | UpstreamFailure> {
-    try {
-      return await this.breaker.fire({ ...request, origin: this.origin });
-    } catch (error) {
-      if (error instanceof UpstreamServerError) return error.response;
-      return this.failure(error);
-    }
+  send(request: Omit<Dispatcher.DispatchOptions, "origin">): Promise<UpstreamResponse | UpstreamFailure> {
+    return this.breaker.fire({ ...request, origin: this.origin }).catch((error: unknown) => (error instanceof UpstreamServerError ? error.response : this.failure(error)));
   }
 
   private failure(error: unknown): UpstreamFailure {
