@@ -107,7 +107,7 @@ async function main() {
   const b = await measure("b: gateway → users /me", `${stack.gatewayUrl}/api/users/me`, headers, stack.processes, "gateway", fromManyClients);
 
   // (c) the same gateway path with a stub in place of the users service: the stub answers
-  // users' exact `me` body at ≈ 20 µs per request instead of users' ≈ 70–100 µs, so the
+  // users' exact `me` body at about half the CPU of the users service (which also reads Redis), so the
   // other CPU can keep the gateway saturated and (c) is the gateway's own per-process figure.
   const stub = await startHello({ STUB_PATH: "/api/users/me", STUB_BODY: stack.meBody });
   const stubbed = await stack.startGateway(stub.url);
