@@ -35,6 +35,8 @@ export interface WorkflowsDeps {
   readonly bodyLimit?: number;
   /** Job outbox relay period in ms (`OUTBOX_RELAY_INTERVAL_MS`, default 2000); 0 turns the relay off (tests drive it). */
   readonly outboxRelayIntervalMs?: number;
+  /** Most outbox rows one relay pass claims (`OUTBOX_RELAY_BATCH`, default 500). */
+  readonly outboxRelayBatchSize?: number;
   /** How long a writing request owns its fresh outbox rows, and a relay claim its rows, in ms (default 15 000). */
   readonly outboxLeaseMs?: number;
 }
@@ -98,6 +100,7 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
     relayed,
     leaseMs: deps.outboxLeaseMs,
     relayIntervalMs: deps.outboxRelayIntervalMs,
+    relayBatchSize: deps.outboxRelayBatchSize,
     canPublish: () => deps.amqp.connected,
   });
   // Read from PostgreSQL at scrape time; a failed read keeps the last values rather than failing /metrics.

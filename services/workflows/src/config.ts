@@ -13,6 +13,8 @@ export const workflowsEnv = envSchema(
     JOB_PUBLISH_TIMEOUT_MS: intVar(100, 60_000).default(3000),
     /** How often the job outbox relay republishes jobs whose first publish did not complete (ms). */
     OUTBOX_RELAY_INTERVAL_MS: intVar(100, 600_000).default(2000),
+    /** Most outbox rows one relay pass claims; a full batch is followed by another pass at once. */
+    OUTBOX_RELAY_BATCH: intVar(1, 100_000).default(500),
   }),
 );
 

@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     metrics: createMetrics(service),
     cacheTtlSeconds: env.WORKFLOW_CACHE_TTL_S,
     outboxRelayIntervalMs: env.OUTBOX_RELAY_INTERVAL_MS,
+    outboxRelayBatchSize: env.OUTBOX_RELAY_BATCH,
   });
   await runService({
     app,

@@ -22,9 +22,14 @@ import type { JobMessage } from './triggers';
  * id stored at write time; the worker deduplicates by job id.
  *
  * Citus: every statement but the claim is a single-shard router query on the
- * user's shard. The claim is one multi-shard UPDATE without subqueries or
- * functions of columns, which Citus runs on every shard in parallel; times
- * are parameters from here, not `now()` inside the statement.
+ * user's shard. The claim is two plain statements, so it needs no
+ * subquery planning: a multi-shard SELECT of the oldest due rows with ORDER
+ * BY and LIMIT (at most `relayBatchSize` per pass, so a long outage's
+ * backlog is republished in bounded batches rather than claimed whole by one
+ * replica), then a multi-shard UPDATE of exactly those rows that re-checks
+ * they are still due. A relay racing another blocks on the rows the other
+ * claimed and, once it commits, finds them no longer due: each row is claimed
+ * once. Times are parameters from here, not `now()` inside the statement.
  */
 export interface JobOutboxOptions {
   readonly pool: PgPool;
@@ -40,6 +45,8 @@ export interface JobOutboxOptions {
   readonly maxBackoffMs?: number;
   /** Relay period (ms, default 2000). */
   readonly relayIntervalMs?: number;
+  /** Most rows one relay pass claims (default 500); a full batch is followed by another pass at once. */
+  readonly relayBatchSize?: number;
   /** Whether publishing can work at all now (the AMQP connection is open); the relay does not claim rows otherwise. */
   readonly canPublish?: () => boolean;
   /** Clock, for tests. */
@@ -70,6 +77,7 @@ export class JobOutbox {
   private readonly leaseMs: number;
   private readonly maxBackoffMs: number;
   private readonly relayIntervalMs: number;
+  private readonly relayBatchSize: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
@@ -78,6 +86,7 @@ export class JobOutbox {
     this.leaseMs = options.leaseMs ?? 15_000;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.relayIntervalMs = options.relayIntervalMs ?? 2_000;
+    this.relayBatchSize = options.relayBatchSize ?? 500;
     this.now = options.now ?? Date.now;
   }
 
@@ -100,14 +109,25 @@ export class JobOutbox {
     await this.settle(jobs.map((job, i) => ({ userId: job.envelope.userId, id: job.envelope.id, type: job.type, error: outcomes[i], attempts: 1 })), false);
   }
 
-  /** One relay pass: claims every due row, publishes, deletes the confirmed ones, backs the rest off. */
+  /**
+   * One relay pass: claims up to `relayBatchSize` due rows (the longest
+   * overdue first), publishes them, deletes the confirmed ones and backs the
+   * rest off.
+   */
   async relayOnce(): Promise<RelayResult> {
     const now = this.now();
-    const { rows } = await this.options.pool.query<OutboxRow>(
+    const { pool } = this.options;
+    const due = await pool.query<{ user_id: string; id: string }>(
+      'SELECT user_id, id FROM job_outbox WHERE next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2',
+      [new Date(now), this.relayBatchSize],
+    );
+    if (due.rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    // user_id narrows the statement to the shards that hold the rows; the ids (UUIDs) pick the rows.
+    const { rows } = await pool.query<OutboxRow>(
       `UPDATE job_outbox SET attempts = attempts + 1, next_attempt_at = $2
-        WHERE next_attempt_at <= $1
+        WHERE user_id = ANY($3::uuid[]) AND id = ANY($4::uuid[]) AND next_attempt_at <= $1
         RETURNING user_id, id, job_type, envelope, attempts`,
-      [new Date(now), new Date(now + this.leaseMs)],
+      [new Date(now), new Date(now + this.leaseMs), [...new Set(due.rows.map((r) => r.user_id))], due.rows.map((r) => r.id)],
     );
     if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
     const outcomes = await Promise.all(rows.map((row) => this.publishOne(row.job_type, row.envelope)));
@@ -117,12 +137,16 @@ export class JobOutbox {
     return { claimed: rows.length, published: rows.length - failed, failed };
   }
 
-  /** Runs `relayOnce` every `relayIntervalMs` (never two passes at once) until `stop`. */
+  /**
+   * Runs relay passes every `relayIntervalMs` (never two at once) until
+   * `stop`; a pass that claimed a full batch is followed by another at once,
+   * so a backlog drains batch by batch without waiting for the timer.
+   */
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
       if (this.running || (this.options.canPublish && !this.options.canPublish())) return;
-      this.running = this.relayOnce()
+      this.running = this.drain()
         .then((r) => {
           if (r.claimed > 0) this.options.logger.info({ outbox: r }, 'job outbox relay: republished jobs whose first publish did not complete');
         })
@@ -130,6 +154,18 @@ export class JobOutbox {
         .finally(() => (this.running = undefined));
     }, this.relayIntervalMs);
     this.timer.unref();
+  }
+
+  /** Relay passes until one claims less than a full batch, the broker goes away, or `stop`; totals of all of them. */
+  private async drain(): Promise<RelayResult> {
+    let total = { claimed: 0, published: 0, failed: 0 };
+    for (;;) {
+      const r = await this.relayOnce();
+      total = { claimed: total.claimed + r.claimed, published: total.published + r.published, failed: total.failed + r.failed };
+      // A batch that failed to publish waits for its backoff rather than being retried in a tight loop.
+      if (r.claimed < this.relayBatchSize || r.failed > 0 || !this.timer) return total;
+      if (this.options.canPublish && !this.options.canPublish()) return total;
+    }
   }
 
   /**

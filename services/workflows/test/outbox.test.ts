@@ -136,6 +136,44 @@ describe('JobOutbox against PostgreSQL', function () {
     assert.deepEqual(await rows(), []);
   });
 
+  it('claims at most a batch per pass, the longest overdue first, and the timer drains a backlog batch by batch', async () => {
+    const clock = { t: T0 };
+    const seed = outbox(ok, clock, { leaseMs: 0 });
+    const written: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      clock.t = T0 + i * 1000; // each write's two jobs fall due a second after the previous write's
+      written.push(...(await committedJobs(seed)).map((job) => job.envelope.id));
+    }
+    clock.t = T0 + 10_000;
+    const sent: string[] = [];
+    const record: PublishFn = async (_x, _k, body) => void sent.push((body as { id: string }).id);
+    const box = outbox(record, clock, { relayBatchSize: 3 });
+    assert.deepEqual(await box.relayOnce(), { claimed: 3, published: 3, failed: 0 });
+    assert.ok(written.slice(0, 2).every((id) => sent.includes(id)), 'the oldest write\'s jobs are in the first batch');
+    assert.equal((await rows()).length, 5);
+    // One timer tick claims a full batch (3) and goes on at once with the rest (2), long before the next tick.
+    const timed = outbox(record, clock, { relayBatchSize: 3, relayIntervalMs: 400 });
+    const passes: Array<{ claimed: number; at: number }> = [];
+    const original = timed.relayOnce.bind(timed);
+    timed.relayOnce = async () => {
+      const r = await original();
+      passes.push({ claimed: r.claimed, at: Date.now() });
+      return r;
+    };
+    timed.start();
+    try {
+      const deadline = Date.now() + 5000;
+      while (sent.length < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      await timed.stop();
+    }
+    assert.deepEqual(passes.slice(0, 2).map((p) => p.claimed), [3, 2]);
+    assert.ok(passes[1]!.at - passes[0]!.at < 300, `second pass ${passes[1]!.at - passes[0]!.at} ms after the first, within the same tick`);
+    assert.deepEqual(new Set(sent), new Set(written));
+    assert.equal(sent.length, 8, 'each job published once');
+    assert.deepEqual(await rows(), []);
+  });
+
   it('the timer relay skips passes while the broker is away and stops cleanly', async () => {
     const clock = { t: T0 };
     let connected = false;
