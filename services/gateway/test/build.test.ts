@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -33,10 +33,19 @@ describe("gateway build (the Dockerfile compile step)", function () {
   it("bundles into one file that proxies, reports readiness and exits 0 on SIGTERM", async () => {
     assert.ok((await stat(path.join(out, "main.js"))).size > 100_000);
     const port = await freePort();
-    const child = spawn(process.execPath, ["--enable-source-maps", path.join(out, "main.js")], {
+    // Node's flags exactly as the image's CMD gives them.
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(await readFile(path.join(ROOT, "services/gateway/Dockerfile"), "utf8"))![1]!) as string[];
+    assert.equal(cmd[0], "node");
+    assert.equal(cmd.at(-1), "dist/main.js");
+    const child = spawn(process.execPath, [...cmd.slice(1, -1), path.join(out, "main.js")], {
       cwd: out,
       env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: "warn", REDIS_CLUSTER_NODES: REDIS_CLUSTER_SEEDS, JWT_SECRET, USERS_URL: upstream.url },
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "inherit", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+      process.stderr.write(chunk);
     });
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
@@ -52,6 +61,7 @@ describe("gateway build (the Dockerfile compile step)", function () {
       child.kill("SIGTERM");
     }
     assert.equal(await exited, 0);
+    assert.doesNotMatch(stderr, /Warning/, "the image's node starts without warnings");
   });
 
   it("refuses to start with bad configuration, naming every variable (exit 2)", async () => {
