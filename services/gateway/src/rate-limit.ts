@@ -311,7 +311,7 @@ export class ResilientLimiter {
       this.state.redisAnswered();
     } catch (error) {
       this.state.redisFailed(error);
-      return this.consumeMemory(key, 1);
+      return this.fromMemory(this.memoryLimiter.consume(key, 1));
     }
     const [counter, taken, ttl] = reply;
     const now = Date.now();
@@ -397,9 +397,10 @@ export class ResilientLimiter {
     for (const [key, lease] of this.leases) if (lease.resetAt <= now) this.leases.delete(key);
   }
 
-  private async consumeMemory(key: string, points: number): Promise<LimitResult> {
+  /** A decision of the local fallback limiter (rate-limiter-flexible rejects with the result when over the limit). */
+  private async fromMemory(pending: Promise<RateLimiterRes>): Promise<LimitResult> {
     try {
-      return this.result(await this.memoryLimiter.consume(key, points), false, "memory");
+      return this.result(await pending, false, "memory");
     } catch (memoryError) {
       if (memoryError instanceof RateLimiterRes) return this.result(memoryError, true, "memory");
       throw memoryError;
@@ -421,12 +422,7 @@ export class ResilientLimiter {
         return this.result(error, true, "redis");
       }
       this.state.redisFailed(error);
-      try {
-        return this.result(await op(this.memoryLimiter, key), false, "memory");
-      } catch (memoryError) {
-        if (memoryError instanceof RateLimiterRes) return this.result(memoryError, true, "memory");
-        throw memoryError;
-      }
+      return this.fromMemory(op(this.memoryLimiter, key));
     }
   }
 

@@ -173,7 +173,7 @@ export function createHttpServer(args: HttpServerArgs): FastifyInstance {
 
   // One pair of bound label children per method, route and status (a bounded set):
   // binding hashes the labels once instead of on every request, for both metrics.
-  const meters = new Map<string, { inc: () => void; observe: (seconds: number) => void }>();
+  const meters = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     if (!UNMETERED.has(route)) {
@@ -181,13 +181,11 @@ export function createHttpServer(args: HttpServerArgs): FastifyInstance {
       let meter = meters.get(key);
       if (meter === undefined) {
         const labels = { method: request.method, route, status_code: String(reply.statusCode) };
-        const counter = metrics.httpRequestsTotal.labels(labels);
-        const histogram = metrics.httpRequestDuration.labels(labels);
-        meter = { inc: () => counter.inc(), observe: (seconds) => histogram.observe(seconds) };
+        meter = { count: metrics.httpRequestsTotal.labels(labels), duration: metrics.httpRequestDuration.labels(labels) };
         meters.set(key, meter);
       }
-      meter.inc();
-      meter.observe(reply.elapsedTime / 1000);
+      meter.count.inc();
+      meter.duration.observe(reply.elapsedTime / 1000);
     }
     done();
   });
