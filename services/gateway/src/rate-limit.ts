@@ -329,6 +329,9 @@ export class ResilientLimiter {
       lease.exhausted = true;
       if (lease.tokens === 0) return { limited: true, limit: this.points, consumed: counter, remaining: 0, msBeforeReset: ttl, store: "redis" };
       lease.tokens--;
+      // The rejection Redis counted went to a request served from a held token, so the first
+      // rejection answered here reports it (consumed = counter): if it was the window's first, that is the offence.
+      lease.rejectedLocally = -1;
       return this.leaseResult(lease, false);
     }
     // Tokens that arrive while others are held (two requests leasing at once) add up.

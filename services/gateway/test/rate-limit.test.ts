@@ -113,6 +113,26 @@ describe("rate limits on the shared Redis Cluster", function () {
     assert.equal(await redis.get(`${shared.keyPrefix}:offence:{${ip}}`), "1");
   });
 
+  it("counts the offence even when the request Redis rejected was let through on a token leased at the same time", async () => {
+    const shared = settings({ apiPoints: 100, offenceThreshold: 3 });
+    const ip = "198.51.100.24";
+    // Another gateway without leases brings the shared counter to exactly 96.
+    const other = new RateLimitPolicy({ ...shared, apiLeaseMax: 1 }, await client(), () => {});
+    const policy = new RateLimitPolicy(shared, await client(), () => {});
+    for (let i = 0; i < 96; i++) await other.checkApi(ip);
+    assert.equal((await policy.checkApi(ip)).allowed, true, "the 97th, on a lease of 1");
+    // Three requests lease at once: 2 tokens (98, 99), then the last one (100), then Redis counts a rejection (101).
+    const burst = await Promise.all([policy.checkApi(ip), policy.checkApi(ip), policy.checkApi(ip)]);
+    assert.deepEqual(burst.map((d) => d.allowed), [true, true, true], "the rejected lease's request spends the token still held");
+    const redis = await client();
+    assert.equal(await redis.get(`${shared.keyPrefix}:api:{${ip}}`), "101");
+    assert.equal((await policy.checkApi(ip)).rejectedBy, "api");
+    // That was the window's first rejection answered: one offence, although Redis counted it on the lease before.
+    assert.equal(await redis.get(`${shared.keyPrefix}:offence:{${ip}}`), "1");
+    assert.equal((await policy.checkApi(ip)).rejectedBy, "api");
+    assert.equal(await redis.get(`${shared.keyPrefix}:offence:{${ip}}`), "1", "still one");
+  });
+
   it("allows 5 failed logins per IP, then answers 429 until the 15-minute window ends", async () => {
     const policy = new RateLimitPolicy(settings(), await client(), () => {});
     for (let i = 0; i < 5; i++) {
