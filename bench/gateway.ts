@@ -16,8 +16,8 @@
 // 10k req/s) and nothing is throttled, and the rate-limit keys spread over the
 // cluster's masters as real traffic does instead of hammering one key. Every
 // request is still counted in Redis Cluster; BENCH_LEASE_MAX=1 sends every
-// one of them to Redis (no leasing) for a comparison. Targets: gateway ≥ 5,000 req/s per process, p99 < 30 ms, ratio ≥
-// 0.2. Not part of `npm test`.
+// one of them to Redis (no leasing) for a comparison. Targets: gateway ≥
+// 5,000 req/s per process, p99 < 30 ms, ratio ≥ 0.2. Not part of `npm test`.
 //
 // "CPU µs/req" is each server process's own CPU time (user + system, from
 // /proc) divided by the requests served.
@@ -282,20 +282,26 @@ function psql(sql: string) {
 }
 
 /**
- * How to run a TypeScript entry point as production does: bundled by esbuild
- * with the flags of scripts/build-service.sh (the images' build step) and run
- * with `--enable-source-maps` as the Dockerfiles' CMD does. Running the
- * sources under tsx instead (BENCH_FROM_SOURCE=1) adds tsx's per-closure
- * `__name` helper and its loader to every process, about 3–5% of the
- * gateway's CPU.
+ * How to run a TypeScript entry point as production does: a service's
+ * `src/main.ts` is built by scripts/build-service.sh itself (the images'
+ * build step), anything else (the hello server, BENCH_GATEWAY_MAIN from
+ * another checkout) by esbuild with that script's flags; each runs with
+ * `--enable-source-maps` as the Dockerfiles' CMD does. Running the sources
+ * under tsx instead (BENCH_FROM_SOURCE=1) adds tsx's per-closure `__name`
+ * helper and its loader to every process, about 3–5% of the gateway's CPU.
  */
 function entryArgs(entry: string): string[] {
   if (process.env.BENCH_FROM_SOURCE === "1") return ["--import", "tsx", entry];
   const source = path.resolve(root, entry);
-  const outfile = path.join(BENCH_BUILD_DIR, `${path.relative(root, source).replace(/[/\\]/g, "_").replace(/\.ts$/, "")}.js`);
+  const service = /^services\/([a-z-]+)\/src\/main\.ts$/.exec(path.relative(root, source))?.[1];
+  const outdir = path.join(BENCH_BUILD_DIR, path.relative(root, source).replace(/[/\\]/g, "_").replace(/\.ts$/, ""));
+  const outfile = path.join(outdir, "main.js");
   if (!builtEntries.has(outfile)) {
-    const result = spawnSync(path.join(root, "node_modules/.bin/esbuild"), [source, "--bundle", "--platform=node", "--target=node24", "--format=cjs", "--sourcemap", "--external:pg-native", "--log-level=warning", `--outfile=${outfile}`], { encoding: "utf8" });
-    if (result.status !== 0) throw new Error(`esbuild ${entry} failed: ${result.stderr}`);
+    const [command, args] = service
+      ? [path.join(root, "scripts/build-service.sh"), [service, outdir]]
+      : [path.join(root, "node_modules/.bin/esbuild"), [source, "--bundle", "--platform=node", "--target=node24", "--format=cjs", "--sourcemap", "--log-level=warning", `--outfile=${outfile}`]];
+    const result = spawnSync(command, args, { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`building ${entry} failed: ${result.stderr}`);
     builtEntries.add(outfile);
   }
   // The gateway image's CMD also silences fast-jwt's one startup warning about its (collision-free) cache key.
