@@ -32,7 +32,7 @@ export const gatewayEnv = withEnvRules(
     RATE_LIMIT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/, "letters, digits, ':', '_' and '-' only").default("gw"),
     RATE_LIMIT_FALLBACK_REPLICAS: intVar(1, 10_000).default(1),
     RATE_LIMIT_REDIS_TIMEOUT_MS: intVar(1, 10_000).default(100),
-    /** Default: 5% of RATE_LIMIT_API_POINTS, at least 1; 1 sends every request to Redis. */
+    /** Default: 10% of RATE_LIMIT_API_POINTS, at least 1; 1 sends every request to Redis. */
     RATE_LIMIT_API_LEASE_MAX: intVar(1, 10_000).optional(),
     TRUSTED_PROXY_HOPS: intVar(0, 10).default(0),
     BODY_LIMIT_BYTES: intVar(1).default(1_048_576),

@@ -6,8 +6,8 @@ import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, ty
  * The gateway's rate-limit policy (seed numbers in brackets):
  *
  * - **API limit** per client IP on every `/api/*` request [100 req/s]. Each
- *   gateway leases tokens from the shared counter in small batches
- *   (`apiLeaseMax`, 5% of the limit by default), so most requests cost no
+ *   gateway leases tokens from the shared counter in batches sized by each
+ *   client's demand (at most `apiLeaseMax`, 10% of the limit by default), so most requests cost no
  *   Redis round trip while the replicas together still admit at most the
  *   limit (see `ResilientLimiter.consumeLeased`).
  * - **Auth limit** on `POST /api/auth/login`, per client IP *and* per account
@@ -53,14 +53,19 @@ export interface RateLimitSettings {
   /**
    * Most API tokens one gateway leases from Redis in one round trip
    * (`ResilientLimiter.consumeLeased`); 1 sends every request to Redis.
-   * Default: 5% of `apiPoints`, at least 1 (the seed's 100 per second: 5).
+   * Default: 10% of `apiPoints`, at least 1 (the seed's 100 per second: 10).
    */
   apiLeaseMax: number;
 }
 
-/** The default API lease: 5% of the limit, so unspent leases cost a client at most ~5% of its limit per replica. */
+/**
+ * The default most API tokens per lease: 10% of the limit. Unspent tokens can
+ * cost a client at its limit at most that per replica per window; leases are
+ * sized by demand (`leaseSize`), so a steady client's leases run out near the
+ * window's end and what is lost is usually far less.
+ */
 export function defaultApiLeaseMax(apiPoints: number): number {
-  return Math.max(1, Math.floor(apiPoints / 20));
+  return Math.max(1, Math.floor(apiPoints / 10));
 }
 
 /** Callbacks for the gateway's metrics. */

@@ -166,7 +166,7 @@ export interface ResilientLimiterOptions {
  * Tokens of one subject that this replica leased from the shared Redis
  * counter and has not spent yet, for the current window.
  */
-interface Lease {
+export interface Lease {
   /** `Date.now()` at which the Redis window ends; unspent tokens end with it. */
   resetAt: number;
   /** Leased tokens not yet spent here. */
@@ -175,6 +175,10 @@ interface Lease {
   counter: number;
   /** Tokens asked for in the last lease. */
   size: number;
+  /** Tokens leased in the current window (spent = taken − tokens). */
+  taken: number;
+  /** Tokens spent here in the window just before this one (0 if there was a gap). */
+  previousSpent: number;
   /** Rejections answered here since Redis reported the window used up. */
   rejectedLocally: number;
   /** Redis reported the window used up: the rest of it is answered here. */
@@ -186,11 +190,15 @@ interface Lease {
  * that lasts ARGV[3] ms: never more than the window has left, so leases
  * can never add up to more than the limit. A request once the window is used
  * up still counts 1 (a rejection), as a plain consume would, so the first
- * rejection of a window is the one that reads limit + 1.
+ * rejection of a window is the one that reads limit + 1. A window with
+ * less than 2 ms left is ended at once (the next one starts now): a batch
+ * taken from it would be lost before it could be spent.
  * Returns { counter after, tokens taken, ms until the window ends }.
  * Same key and value layout as rate-limiter-flexible's RateLimiterRedis.
  */
 const LEASE_SCRIPT = `
+local left = redis.call('PTTL', KEYS[1])
+if left >= 0 and left < 2 then redis.call('DEL', KEYS[1]) end
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local room = tonumber(ARGV[2]) - current
 local take = 1
@@ -208,6 +216,41 @@ const LEASE_COMMAND = "noaRateLimitLease";
 
 interface LeaseClient {
   [LEASE_COMMAND](key: string, size: number, points: number, durationMs: number): Promise<[number, number, number]>;
+}
+
+/**
+ * How many tokens a replica asks for in its next lease of a subject, from
+ * what it has seen of that subject; never more than `maxLease`.
+ *
+ * - A subject it has not seen (or not for a whole window): 1.
+ * - Within a window: the tokens the subject's rate since the window began
+ *   will spend before the window ends, but at most twice the last batch (or
+ *   what it spent in the window before, if more). A sudden burst ramps up
+ *   1, 2, 4, … instead of taking `maxLease` on its second request, and a
+ *   batch that runs out just before the window ends asks for the few
+ *   requests left, not for a batch mostly lost.
+ * - A new window right after the last: what this replica spent in the last
+ *   one, so a steady client costs one round trip per window when that fits
+ *   in `maxLease`.
+ *
+ * Asking for less than will be spent costs another round trip; asking for
+ * more holds tokens that other replicas could have used.
+ */
+export function leaseSize(
+  lease: Pick<Lease, "resetAt" | "tokens" | "size" | "taken" | "previousSpent"> | undefined,
+  now: number,
+  windowMs: number,
+  maxLease: number,
+): number {
+  if (lease === undefined) return 1;
+  const spent = lease.taken - lease.tokens;
+  if (now < lease.resetAt) {
+    const elapsed = Math.max(1, windowMs - (lease.resetAt - now));
+    const expected = Math.ceil((spent / elapsed) * (lease.resetAt - now));
+    return Math.max(1, Math.min(maxLease, Math.max(lease.size * 2, lease.previousSpent), expected));
+  }
+  if (now - lease.resetAt >= windowMs) return 1;
+  return Math.max(1, Math.min(maxLease, spent));
 }
 
 /** Leases kept per limiter at most; past it, new subjects are not remembered (each request asks Redis). */
@@ -234,11 +277,13 @@ export class ResilientLimiter {
   private readonly maxLease: number;
   private readonly onLease: (size: number) => void;
   private readonly leases = new Map<string, Lease>();
+  private readonly windowMs: number;
   private nextSweepAt = 0;
 
   constructor(options: ResilientLimiterOptions) {
     this.points = options.points;
     this.durationSeconds = options.durationSeconds;
+    this.windowMs = options.durationSeconds * 1000;
     this.redisTimeoutMs = options.redisTimeoutMs;
     this.state = options.state;
     this.redis = options.redis;
@@ -270,10 +315,11 @@ export class ResilientLimiter {
   /**
    * Consumes one point for `subject`, spending a token this replica leased
    * from Redis earlier when it has one, and otherwise leasing a batch in one
-   * round trip: 1 token for a subject it has not seen, then twice the last
-   * batch each time one runs out within a window (up to `maxLease`); a new
-   * window starts with the last batch size. (Leases are forgotten once their
-   * window has ended and a sweep has run, so a returning client starts at 1.)
+   * round trip, sized by the subject's demand on this replica (see
+   * `leaseSize`: 1 for a subject it has not seen; within a window, what the
+   * rate so far will spend before the window ends, at most twice the last
+   * batch; a new window, what this replica spent in the last one), never
+   * more than `maxLease`.
    *
    * The limit still holds across every replica: a lease never takes more
    * than the window has left, so all replicas together admit at most
@@ -302,8 +348,12 @@ export class ResilientLimiter {
     return this.leaseFromRedis(key, lease);
   }
 
+  private leaseSize(lease: Lease | undefined, now: number): number {
+    return leaseSize(lease, now, this.windowMs, this.maxLease);
+  }
+
   private async leaseFromRedis(key: string, lease: Lease | undefined): Promise<LimitResult> {
-    const size = lease === undefined ? 1 : Date.now() < lease.resetAt ? Math.min(this.maxLease, lease.size * 2) : lease.size;
+    const size = this.leaseSize(lease, Date.now());
     let reply: [number, number, number];
     try {
       this.onLease(size);
@@ -315,13 +365,22 @@ export class ResilientLimiter {
     }
     const [counter, taken, ttl] = reply;
     const now = Date.now();
+    const windowEnd = now + ttl;
     lease = this.leases.get(key);
-    if (lease === undefined || now >= lease.resetAt) {
+    if (lease !== undefined && windowEnd < lease.resetAt - this.windowMs / 2) {
+      // A late answer from a window this replica has already left: the request was counted
+      // there, but its tokens must not be spent in the current window.
+      const limited = counter > this.points;
+      return { limited, limit: this.points, consumed: counter, remaining: Math.max(0, this.points - counter), msBeforeReset: ttl, store: "redis" };
+    }
+    if (lease === undefined || now >= lease.resetAt || windowEnd > lease.resetAt + this.windowMs / 2) {
+      // A new window (tokens still held from the last one end with it).
       this.sweep(now);
-      lease = { resetAt: 0, tokens: 0, counter: 0, size, rejectedLocally: 0, exhausted: false };
+      const previousSpent = lease !== undefined && now - lease.resetAt < this.windowMs ? lease.taken - lease.tokens : 0;
+      lease = { resetAt: 0, tokens: 0, counter: 0, size, taken: 0, previousSpent, rejectedLocally: 0, exhausted: false };
       if (this.leases.size < MAX_LEASES) this.leases.set(key, lease);
     }
-    lease.resetAt = now + ttl;
+    lease.resetAt = windowEnd;
     lease.counter = Math.max(lease.counter, counter);
     lease.size = size;
     if (counter > this.points) {
@@ -335,6 +394,7 @@ export class ResilientLimiter {
       return this.leaseResult(lease, false);
     }
     // Tokens that arrive while others are held (two requests leasing at once) add up.
+    lease.taken += taken;
     lease.tokens += taken - 1;
     return this.leaseResult(lease, false);
   }
@@ -393,11 +453,15 @@ export class ResilientLimiter {
     };
   }
 
-  /** Drops leases whose window has ended, at most once per window length. */
+  /**
+   * Drops leases whose window ended a whole window length ago, at most once
+   * per window length. A lease stays one window past its end, so a client
+   * that keeps sending starts its next window with its last window's demand.
+   */
   private sweep(now: number): void {
     if (now < this.nextSweepAt) return;
-    this.nextSweepAt = now + this.durationSeconds * 1000;
-    for (const [key, lease] of this.leases) if (lease.resetAt <= now) this.leases.delete(key);
+    this.nextSweepAt = now + this.windowMs;
+    for (const [key, lease] of this.leases) if (now - lease.resetAt >= this.windowMs) this.leases.delete(key);
   }
 
   /** A decision of the local fallback limiter (rate-limiter-flexible rejects with the result when over the limit). */

@@ -25,7 +25,7 @@ describe("gateway configuration", () => {
       keyPrefix: "gw",
       fallbackDivisor: 1,
       redisTimeoutMs: 100,
-      apiLeaseMax: 5,
+      apiLeaseMax: 10,
     });
     assert.equal(settings.bodyLimitBytes, 1_048_576);
     assert.equal(settings.upstreamTimeoutMs, 5000);
@@ -40,7 +40,7 @@ describe("gateway configuration", () => {
     assert.equal(settings.jwt.cacheSize, 0);
     assert.equal(settings.rateLimits.strictApiPoints, 20);
     assert.equal(settings.rateLimits.fallbackDivisor, 4);
-    assert.equal(settings.rateLimits.apiLeaseMax, 2, "5% of 40");
+    assert.equal(settings.rateLimits.apiLeaseMax, 4, "10% of 40");
     assert.equal(gatewaySettings(loadEnv(gatewayEnvSchema, { ...required, RATE_LIMIT_API_LEASE_MAX: "1" })).rateLimits.apiLeaseMax, 1);
     assert.equal(settings.upstreams.users, "http://127.0.0.1:9001");
   });

@@ -59,7 +59,7 @@ describe("rate limits on the shared Redis Cluster", function () {
 
   it("leases API tokens in batches: two gateways together admit exactly the limit, with a third of the Redis round trips", async () => {
     const shared = settings({ apiPoints: 100 });
-    assert.equal(shared.apiLeaseMax, 5);
+    assert.equal(shared.apiLeaseMax, 10);
     const leases = [0, 0];
     const gateways = [0, 1].map(async (i) => new RateLimitPolicy(shared, await client(), () => {}, { onApiLease: () => void leases[i]++ }));
     const [first, second] = await Promise.all(gateways);
@@ -71,8 +71,8 @@ describe("rate limits on the shared Redis Cluster", function () {
     }
     assert.equal(allowed[0] + allowed[1], 100, `allowed ${allowed}`);
     assert.ok(allowed[0] >= 45 && allowed[1] >= 45, `allowed ${allowed}`);
-    // 150 requests; each gateway leased 1, 2, 4, then 5 at a time, and asked once more to learn the window was used up.
-    assert.ok(leases[0] + leases[1] <= 50, `${leases} lease round trips`);
+    // 150 requests; each gateway leased 1, 2, 4, 8, then 10 at a time, and asked once more to learn the window was used up.
+    assert.ok(leases[0] + leases[1] <= 30, `${leases} lease round trips`);
     // The shared counter never went past the limit for admissions: 100, plus the one rejection each gateway sent to Redis.
     const redis = await client();
     assert.equal(await redis.get(`${shared.keyPrefix}:api:{${ip}}`), "102");
@@ -93,8 +93,37 @@ describe("rate limits on the shared Redis Cluster", function () {
     const next = await policy.checkApi("198.51.100.21");
     assert.equal(next.remaining, 99);
     assert.ok(next.msBeforeReset > 0 && next.msBeforeReset <= 1000, `reset in ${next.msBeforeReset} ms`);
-    // The new window's first lease is as large as the last one (1, 2, 4, 5 before): 5 taken, 4 held here.
-    assert.equal(await (await client()).get(`${shared.keyPrefix}:api:{198.51.100.21}`), "5");
+    // The new window's first lease is what this gateway spent in the last window (10, the most
+    // one lease may take): 10 taken, 9 held here.
+    assert.equal(await (await client()).get(`${shared.keyPrefix}:api:{198.51.100.21}`), "10");
+  });
+
+  it("costs a steady client one round trip per window once its demand is known, and leases little more than it spends", async function () {
+    this.timeout(10_000);
+    const shared = settings({ apiPoints: 100, apiDurationSeconds: 1 });
+    const sizes: number[] = [];
+    const policy = new RateLimitPolicy(shared, await client(), () => {}, { onApiLease: (size) => void sizes.push(size) });
+    const ip = "198.51.100.25";
+    // About 10 requests per 1-s window for 3.2 s.
+    const started = Date.now();
+    let requests = 0;
+    const leasesAt: number[] = [];
+    while (Date.now() - started < 3200) {
+      const before = sizes.length;
+      assert.equal((await policy.checkApi(ip)).allowed, true);
+      if (sizes.length > before) leasesAt.push(Date.now() - started);
+      requests++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // First window: 1, 2, 4 (at ≈ 0, 100 and 300 ms), then at ≈ 700 ms what the rate leaves for the
+    // rest of it (≈ 3), not the 8 that doubling would take and the window's end would mostly waste.
+    assert.deepEqual(sizes.slice(0, 3), [1, 2, 4]);
+    assert.ok(sizes[3]! <= 4, `sizes ${sizes}`);
+    // Every later window: one lease of what the last one spent (≈ 10, the most one lease takes), now and then a small top-up.
+    const firstWindow = leasesAt.filter((at) => at < 1000).length;
+    const later = sizes.slice(firstWindow);
+    assert.ok(later.length <= 5 && later.length >= 2, `leases at ${leasesAt} ms (sizes ${sizes})`);
+    assert.ok(requests >= 25, `${requests} requests`);
   });
 
   it("answers a flood past the limit locally: Redis hears its first rejection, which is one offence, and nothing more", async () => {
