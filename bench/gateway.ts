@@ -139,26 +139,28 @@ async function measure(
   underTest: string,
   requests?: { method: "GET"; path: string; headers: Record<string, string> }[],
 ): Promise<Figures> {
-  // autocannon gives every connection its own iterator over `requests`, each starting at the first:
-  // the 50 connections would walk the client addresses in lockstep, so each address would send
-  // bursts of 50 requests at once every few seconds instead of a steady ≈ 10 req/s. Each
-  // connection starts at its own offset instead, so the addresses interleave evenly over time,
-  // as requests from many clients do on the connections a proxy (ALB, Istio) keeps open to the gateway.
+  // autocannon gives every connection its own iterator over `requests`, each starting at the first
+  // and each building every request up front: the 50 connections would walk the client addresses in
+  // lockstep (each address sending bursts of 50 requests at once every few seconds instead of a steady
+  // ≈ 10 req/s), and the load generator would build 50 × 1,000 requests inside the measured run.
+  // Each connection gets its own share of the addresses instead (every 50th), so the addresses
+  // interleave evenly over time, as many clients' requests do on the connections a proxy keeps open
+  // to the gateway, and each request is built once.
   let connection = 0;
   const setupClient = requests
     ? (client: autocannon.Client) => {
-        const offset = (connection++ * Math.max(1, Math.floor(requests.length / CONNECTIONS))) % requests.length;
-        client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
+        const k = connection++ % CONNECTIONS;
+        client.setRequests(requests.filter((_, i) => i % CONNECTIONS === k));
       }
     : undefined;
-  await autocannon({ url, headers, requests, setupClient, connections: CONNECTIONS, duration: WARMUP_S });
+  await autocannon({ url, headers, setupClient, connections: CONNECTIONS, duration: WARMUP_S });
   // Everything else on the machine's side of the benchmark too, so the whole budget per request is visible.
   const pids: Record<string, number[]> = Object.fromEntries(Object.entries(processes).map(([key, child]) => [key, [child.pid!]]));
   pids.autocannon = [process.pid];
   if (OWN_REDIS) pids.redis = redisPids();
   const cpuBefore = cpuTimes(pids);
   const startedAt = process.hrtime.bigint();
-  const result = await autocannon({ url, headers, requests, setupClient, connections: CONNECTIONS, duration: DURATION_S });
+  const result = await autocannon({ url, headers, setupClient, connections: CONNECTIONS, duration: DURATION_S });
   const elapsedS = Number(process.hrtime.bigint() - startedAt) / 1e9;
   const cpuAfter = cpuTimes(pids);
   const total = result.requests.total;
