@@ -56,32 +56,59 @@ export function createLogger(
  * first use. Fastify makes a child (request id bound) for every request, and
  * pino serialises and redacts the bindings right away — a few percent of a
  * small request's CPU, for a logger most requests never use (per-request
- * logging is off). Methods are stand-ins that create the real child when
- * called; reading any other property creates it at once.
+ * logging is off). The stand-in has every property of a pino logger (found
+ * once, from a sample logger's shape): methods create the real child when
+ * called and run on it; any other property reads or writes the real child.
+ * A plain object with prototype methods, not a Proxy: fastify checks seven
+ * of its methods on every request, and that costs nothing here.
  */
 export function lazyChildLoggerFactory(logger: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions): Logger {
-  let child: Logger | undefined;
-  const real = (): Logger => (child ??= logger.child(bindings, options));
-  const methods = new Map<PropertyKey, (...args: unknown[]) => unknown>();
-  return new Proxy(logger, {
-    get(target, property) {
-      if (child) {
-        const value: unknown = Reflect.get(child, property, child);
-        return typeof value === 'function' ? value.bind(child) : value;
-      }
-      if (typeof Reflect.get(target, property) === 'function') {
-        let method = methods.get(property);
-        if (!method) {
-          method = (...args: unknown[]) => (Reflect.get(real(), property) as (...a: unknown[]) => unknown).apply(child, args);
-          methods.set(property, method);
-        }
-        return method;
-      }
-      const created = real();
-      return Reflect.get(created, property, created);
-    },
-    set(_target, property, value) {
-      return Reflect.set(real(), property, value);
-    },
-  });
+  return new LazyChildLogger(logger, bindings, options) as unknown as Logger;
+}
+
+const REAL = Symbol('noa.lazyChild');
+
+class LazyChildLogger {
+  private [REAL]: Logger | undefined;
+  constructor(
+    private readonly parentLogger: Logger,
+    private readonly childBindings: pino.Bindings,
+    private readonly childOptions: pino.ChildLoggerOptions,
+  ) {}
+}
+
+function realChild(lazy: LazyChildLogger): Logger {
+  const self = lazy as unknown as { [REAL]: Logger | undefined; parentLogger: Logger; childBindings: pino.Bindings; childOptions: pino.ChildLoggerOptions };
+  return (self[REAL] ??= self.parentLogger.child(self.childBindings, self.childOptions));
+}
+
+// The stand-in's shape: every property of a pino child logger, own or inherited.
+{
+  const sample = pino({ level: 'silent' }, { write: () => undefined }).child({});
+  const names = new Set<PropertyKey>();
+  for (let o: object | null = sample; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const name of Reflect.ownKeys(o)) if (name !== 'constructor') names.add(name);
+  }
+  for (const name of names) {
+    if (typeof (sample as unknown as Record<PropertyKey, unknown>)[name] === 'function') {
+      Object.defineProperty(LazyChildLogger.prototype, name, {
+        value(this: LazyChildLogger, ...args: unknown[]) {
+          const real = realChild(this) as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
+          return real[name]!(...args);
+        },
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      Object.defineProperty(LazyChildLogger.prototype, name, {
+        get(this: LazyChildLogger) {
+          return (realChild(this) as unknown as Record<PropertyKey, unknown>)[name];
+        },
+        set(this: LazyChildLogger, value: unknown) {
+          (realChild(this) as unknown as Record<PropertyKey, unknown>)[name] = value;
+        },
+        configurable: true,
+      });
+    }
+  }
 }

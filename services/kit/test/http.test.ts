@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { HttpError, createHttpServer, createMetrics, z, type HealthCheck } from '../index.js';
 import { createCapturingLogger } from '../testing/index.js';
+import { lazyChildLoggerFactory } from '../src/logger.js';
 
 function build(checks: HealthCheck[] = [], bodyLimit?: number) {
   const { logger, lines } = createCapturingLogger('kit-http');
@@ -197,6 +198,32 @@ describe('createHttpServer', () => {
     assert.equal(mine[0]!.token, '[redacted]');
     assert.equal(mine[0]!.item, 7);
     await app.close();
+  });
+
+  it("gives a request's lazy logger the whole pino logger surface, on one child made at first use", () => {
+    const { logger, lines } = createCapturingLogger('kit-http');
+    let children = 0;
+    const child = logger.child;
+    logger.child = function (this: typeof logger, ...args: Parameters<typeof child>) {
+      children += 1;
+      return child.apply(this, args);
+    } as typeof logger.child;
+    const lazy = lazyChildLoggerFactory(logger, { requestId: 'req-lazy-2' }, {});
+    // What fastify checks on every request: present, and no child for it.
+    for (const method of ['info', 'error', 'debug', 'fatal', 'warn', 'trace', 'child'] as const) assert.equal(typeof lazy[method], 'function');
+    assert.equal(children, 0);
+    assert.equal(lazy.isLevelEnabled('debug'), false);
+    lazy.level = 'debug';
+    lazy.debug({ step: 1 }, 'now visible');
+    assert.deepEqual(lazy.bindings(), { service: 'kit-http', requestId: 'req-lazy-2' });
+    assert.equal(children, 1, 'one real child, made at first use');
+    lazy.child({ part: 'inner' }).info('nested');
+    const mine = lines.filter((l) => l.requestId === 'req-lazy-2');
+    assert.deepEqual(mine.map((l) => [l.level, l.msg, l.part]), [
+      ['debug', 'now visible', undefined],
+      ['info', 'nested', 'inner'],
+    ]);
+    assert.equal(logger.level, 'info', "the service's own logger keeps its level");
   });
 
   it('logs requests only when asked, with credentials redacted', async () => {
