@@ -4,8 +4,11 @@
 // Prints req/s, p50, p99, server CPU per request and the ratio b/a, with the
 // load average before and after (the machine is shared: read figures with it).
 //
-//   node --import tsx bench/gateway.ts                 # 10 s per target, 50 connections
-//   BENCH_DURATION_S=20 BENCH_CONNECTIONS=100 node --import tsx bench/gateway.ts
+//   node --import tsx bench/gateway.ts                 # 3 rounds, 10 s per target, 50 connections
+//   BENCH_ROUNDS=5 BENCH_DURATION_S=20 BENCH_CONNECTIONS=100 node --import tsx bench/gateway.ts
+//
+// The targets are measured in rounds — (a), (b), (c), then again — and the figures are the
+// medians over rounds, since this VM's speed drifts by tens of percent within a minute.
 //
 // Needs the local PostgreSQL, the Redis Cluster (scripts/redis-cluster.sh
 // start) and nothing else; it creates and drops its own database. The
@@ -47,6 +50,8 @@ const root = path.resolve(__dirname, "..");
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const WARMUP_S = 3;
+/** Rounds of (a), (b), (c); the figures are the medians over rounds. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const JWT_SECRET = randomBytes(32).toString("hex");
 const BENCH_REDIS_BASE_PORT = 7100;
 const BENCH_REDIS_DIR = "/tmp/noa-bench-gateway-redis";
@@ -91,10 +96,10 @@ async function main() {
   }
   if (OWN_REDIS) redisCluster("start");
 
+  // Every server is started first and the targets are measured in rounds, (a), (b), (c) one after
+  // the other in each: this VM's speed drifts by tens of percent over a minute, so each round's
+  // ratio compares neighbouring measurements, and the median over rounds is the figure.
   const hello = await startHello();
-  const a = await measure("a: fastify hello", `${hello.url}/hello`, {}, { hello: hello.child }, "hello");
-  stop(hello.child);
-
   const stack = await startGatewayStack();
   // One prebuilt request per client address: autocannon cycles through them without rebuilding a
   // request per send (a setupRequest hook would, at ≈ 30 µs per request of load-generator CPU).
@@ -104,31 +109,55 @@ async function main() {
     path: "/api/users/me",
     headers: { ...headers, "x-forwarded-for": `198.18.${i >> 8}.${i & 255}` },
   }));
-  const b = await measure("b: gateway → users /me", `${stack.gatewayUrl}/api/users/me`, headers, stack.processes, "gateway", fromManyClients);
-
   // (c) the same gateway path with a stub in place of the users service: the stub answers
   // users' exact `me` body at about half the CPU of the users service (which also reads Redis), so the
   // other CPU can keep the gateway saturated and (c) is the gateway's own per-process figure.
   const stub = await startHello({ STUB_PATH: "/api/users/me", STUB_BODY: stack.meBody });
   const stubbed = await stack.startGateway(stub.url);
-  const c = await measure("c: gateway → stub /me", `${stubbed.url}/api/users/me`, headers, { gateway: stubbed.child, stub: stub.child }, "gateway", fromManyClients);
-  stop(stubbed.child);
-  stop(stub.child);
-  await Promise.all([exited(stubbed.child), exited(stub.child)]);
+
+  const rounds: { a: Figures; b: Figures; c: Figures }[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const warmupS = round === 1 ? WARMUP_S : 1;
+    if (ROUNDS > 1) console.log(`round ${round} of ${ROUNDS}`);
+    const a = await measure("a: fastify hello", `${hello.url}/hello`, {}, { hello: hello.child }, "hello", undefined, warmupS);
+    const b = await measure("b: gateway → users /me", `${stack.gatewayUrl}/api/users/me`, headers, stack.processes, "gateway", fromManyClients, warmupS);
+    const c = await measure("c: gateway → stub /me", `${stubbed.url}/api/users/me`, headers, { gateway: stubbed.child, stub: stub.child }, "gateway", fromManyClients, warmupS);
+    rounds.push({ a, b, c });
+  }
+  for (const child of [hello.child, stubbed.child, stub.child]) stop(child);
+  await Promise.all([hello.child, stubbed.child, stub.child].map(exited));
   await stack.stop();
 
   const loadAfter = os.loadavg();
-  const ratio = b.reqPerSec / a.reqPerSec;
-  const ratioC = c.reqPerSec / a.reqPerSec;
   console.log();
-  console.table([a, b, c].map((f) => ({ target: f.name, "req/s": Math.round(f.reqPerSec), "p50 ms": f.p50, "p99 ms": f.p99, non2xx: f.non2xx, errors: f.errors, "CPU µs/req": JSON.stringify(f.cpuUsPerReq), busy: `${Math.round(f.busy * 100)}%` })));
-  console.log(`ratio b/a: ${ratio.toFixed(3)}, c/a: ${ratioC.toFixed(3)} (target ≥ 0.2); gateway ${Math.round(b.reqPerSec)} req/s with users, ${Math.round(c.reqPerSec)} with the stub (target ≥ 5000), p99 ${b.p99} / ${c.p99} ms (target < 30)`);
+  console.table(
+    rounds.flatMap(({ a, b, c }, i) =>
+      [a, b, c].map((f) => ({ round: i + 1, target: f.name, "req/s": Math.round(f.reqPerSec), "p50 ms": f.p50, "p99 ms": f.p99, non2xx: f.non2xx, errors: f.errors, "CPU µs/req": JSON.stringify(f.cpuUsPerReq), busy: `${Math.round(f.busy * 100)}%` })),
+    ),
+  );
+  const ratios = rounds.map(({ a, b }) => b.reqPerSec / a.reqPerSec);
+  const ratiosC = rounds.map(({ a, c }) => c.reqPerSec / a.reqPerSec);
+  const list = (values: number[], digits = 3) => values.map((value) => value.toFixed(digits)).join(", ");
+  const ratio = median(ratios);
+  const ratioC = median(ratiosC);
+  const bRate = median(rounds.map((r) => r.b.reqPerSec));
+  const cRate = median(rounds.map((r) => r.c.reqPerSec));
+  const bP99 = median(rounds.map((r) => r.b.p99));
+  const cP99 = median(rounds.map((r) => r.c.p99));
+  console.log(`ratio b/a per round: ${list(ratios)} → median ${ratio.toFixed(3)}; c/a: ${list(ratiosC)} → median ${ratioC.toFixed(3)} (target ≥ 0.2)`);
+  console.log(`gateway (median of rounds) ${Math.round(bRate)} req/s with users, ${Math.round(cRate)} with the stub (target ≥ 5000); p99 ${bP99} / ${cP99} ms (target < 30)`);
   // What each process could serve with a CPU to itself, from its own CPU cost per request; their
   // ratio is the b/a ratio free of whichever side (load generator or chain) was the bottleneck.
-  const capacity = (f: Figures) => Math.round(1e6 / f.cpuUsPerReq[f.name.startsWith("a") ? "hello" : "gateway"]);
-  console.log(`per CPU from CPU cost: hello ${a.cpuUsPerReq.hello} µs/req → ≈ ${capacity(a)} req/s; gateway ${b.cpuUsPerReq.gateway} µs/req (b) → ≈ ${capacity(b)} req/s, ${c.cpuUsPerReq.gateway} µs/req (c) → ≈ ${capacity(c)} req/s; capacity ratio (c)/(a) ${(capacity(c) / capacity(a)).toFixed(3)}`);
+  const capacity = rounds.map(({ a, c }) => a.cpuUsPerReq.hello / c.cpuUsPerReq.gateway);
+  console.log(`CPU per request (hello / gateway in (c)) per round: ${rounds.map(({ a, c }) => `${a.cpuUsPerReq.hello} / ${c.cpuUsPerReq.gateway} µs`).join(", ")} → capacity ratio ${list(capacity)}, median ${median(capacity).toFixed(3)}`);
   console.log(`load average before ${fmtLoad(loadBefore)}, after ${fmtLoad(loadAfter)}`);
-  console.log(JSON.stringify({ a, b, c, ratio, ratioC, loadBefore, loadAfter, pinned: PIN, node: process.version, durationS: DURATION_S, connections: CONNECTIONS }));
+  console.log(JSON.stringify({ rounds, ratios, ratiosC, ratio, ratioC, loadBefore, loadAfter, pinned: PIN, node: process.version, durationS: DURATION_S, connections: CONNECTIONS }));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 async function measure(
@@ -138,6 +167,7 @@ async function measure(
   processes: Record<string, ChildProcess>,
   underTest: string,
   requests?: { method: "GET"; path: string; headers: Record<string, string> }[],
+  warmupS = WARMUP_S,
 ): Promise<Figures> {
   // autocannon gives every connection its own iterator over `requests`, each starting at the first
   // and each building every request up front: the 50 connections would walk the client addresses in
@@ -153,7 +183,7 @@ async function measure(
         client.setRequests(requests.filter((_, i) => i % CONNECTIONS === k));
       }
     : undefined;
-  await autocannon({ url, headers, setupClient, connections: CONNECTIONS, duration: WARMUP_S });
+  await autocannon({ url, headers, setupClient, connections: CONNECTIONS, duration: warmupS });
   // Everything else on the machine's side of the benchmark too, so the whole budget per request is visible.
   const pids: Record<string, number[]> = Object.fromEntries(Object.entries(processes).map(([key, child]) => [key, [child.pid!]]));
   pids.autocannon = [process.pid];
