@@ -348,12 +348,8 @@ export class ResilientLimiter {
     return this.leaseFromRedis(key, lease);
   }
 
-  private leaseSize(lease: Lease | undefined, now: number): number {
-    return leaseSize(lease, now, this.windowMs, this.maxLease);
-  }
-
   private async leaseFromRedis(key: string, lease: Lease | undefined): Promise<LimitResult> {
-    const size = this.leaseSize(lease, Date.now());
+    const size = leaseSize(lease, Date.now(), this.windowMs, this.maxLease);
     let reply: [number, number, number];
     try {
       this.onLease(size);

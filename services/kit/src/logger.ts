@@ -66,20 +66,19 @@ export function lazyChildLoggerFactory(logger: Logger, bindings: pino.Bindings, 
   return new LazyChildLogger(logger, bindings, options) as unknown as Logger;
 }
 
-const REAL = Symbol('noa.lazyChild');
+const STATE = Symbol('noa.lazyChild');
 
+/** State under a symbol, so no pino property name (`bindings`, `child`, …) is shadowed on the instance. */
 class LazyChildLogger {
-  private [REAL]: Logger | undefined;
-  constructor(
-    private readonly parentLogger: Logger,
-    private readonly childBindings: pino.Bindings,
-    private readonly childOptions: pino.ChildLoggerOptions,
-  ) {}
+  readonly [STATE]: { parent: Logger; bindings: pino.Bindings; options: pino.ChildLoggerOptions; real?: Logger };
+  constructor(parent: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions) {
+    this[STATE] = { parent, bindings, options };
+  }
 }
 
 function realChild(lazy: LazyChildLogger): Logger {
-  const self = lazy as unknown as { [REAL]: Logger | undefined; parentLogger: Logger; childBindings: pino.Bindings; childOptions: pino.ChildLoggerOptions };
-  return (self[REAL] ??= self.parentLogger.child(self.childBindings, self.childOptions));
+  const state = lazy[STATE];
+  return (state.real ??= state.parent.child(state.bindings, state.options));
 }
 
 // The stand-in's shape: every property of a pino child logger, own or inherited.
