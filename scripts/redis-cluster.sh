@@ -29,6 +29,19 @@ is_up() { redis-cli -h "$HOST" -p "$1" ping 2>/dev/null | grep -q PONG; }
 
 is_down() { ! is_up "$1"; }
 
+# A node answering on one of our ports is ours only when it runs with this
+# directory's pid file: a Redis started by something else (another
+# NOA_REDIS_CLUSTER_DIR, a benchmark, a system service) is neither joined to
+# this cluster nor shut down by `stop`.
+owned() {
+  local pidfile="$DIR/$1/redis.pid" pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(redis-cli -h "$HOST" -p "$1" info server 2>/dev/null | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+  [ -n "$pid" ] && [ "$pid" = "$(cat "$pidfile")" ]
+}
+
+foreign() { is_up "$1" && ! owned "$1"; }
+
 cluster_ok() { redis-cli -h "$HOST" -p "${PORTS[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
 
 # Slots assigned anywhere means the cluster was formed before (nodes.conf kept
@@ -77,6 +90,13 @@ start() {
   # Several test runs may call `start` at once; one forms the cluster, the rest wait.
   exec 9>"$DIR.lock"
   flock 9
+  local port
+  for port in "${PORTS[@]}"; do
+    if foreign "$port"; then
+      echo "redis-cluster.sh: $HOST:$port already answers, but not as a node started from $DIR (no matching $DIR/$port/redis.pid). Stop that Redis, or use other ports (NOA_REDIS_CLUSTER_BASE_PORT) or its directory (NOA_REDIS_CLUSTER_DIR)." >&2
+      exit 1
+    fi
+  done
   for port in "${PORTS[@]}"; do
     if ! is_up "$port"; then start_node "$port"; fi
   done
@@ -95,11 +115,20 @@ start() {
 
 stop() {
   need redis-cli
+  local port stopped=() left=()
   for port in "${PORTS[@]}"; do
-    if is_up "$port"; then redis-cli -h "$HOST" -p "$port" shutdown nosave >/dev/null 2>&1 || true; fi
+    if foreign "$port"; then
+      left+=("$port")
+    elif is_up "$port"; then
+      redis-cli -h "$HOST" -p "$port" shutdown nosave >/dev/null 2>&1 || true
+      stopped+=("$port")
+    fi
   done
   # Nodes rewrite nodes.conf while shutting down: wait before removing it.
-  for port in "${PORTS[@]}"; do wait_until "node $port to stop" 50 is_down "$port"; done
+  for port in "${stopped[@]}"; do wait_until "node $port to stop" 50 is_down "$port"; done
+  if [ ${#left[@]} -gt 0 ]; then
+    echo "redis-cluster.sh: left $(IFS=,; echo "${left[*]/#/$HOST:}") running: not started from $DIR" >&2
+  fi
   # Forget the topology too, so the next start forms a fresh cluster.
   rm -rf "$DIR"
   echo "redis cluster stopped"
