@@ -141,8 +141,14 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     help: "API rate-limit tokens asked for in leases from Redis",
     registers: [registry],
   });
+  const offenderLookups = new Counter({
+    name: "gateway_rate_limit_offender_lookups_total",
+    help: "Lookups of a client's repeat-offender flag (strict mode), at most one per client, API window and replica",
+    registers: [registry],
+  });
   const policy = new RateLimitPolicy(settings.rateLimits, deps.redis, onStoreChange, {
     onFallbackDecision: (reason) => fallbackDecisions.inc({ reason }),
+    onOffenderLookup: () => offenderLookups.inc(),
     onApiLease: (size) => {
       apiLeases.inc();
       apiLeasedTokens.inc(size);

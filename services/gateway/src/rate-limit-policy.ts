@@ -23,7 +23,10 @@ import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, ty
  *   that period again). A repeat offender gets the strict API limit [half] and
  *   the strict auth limit [3 attempts]. The offender flag is read only when a
  *   client is already above the strict threshold in the current window, so
- *   well-behaved clients pay no extra Redis round trip for it.
+ *   well-behaved clients pay no extra Redis round trip for it, and then once
+ *   per window per replica: a busy but legitimate client (or many users
+ *   behind one NAT address) between the strict and the full limit costs one
+ *   lookup per window, not one per request.
  */
 export interface RateLimitSettings {
   /** API requests allowed per IP per window (seed: 100). */
@@ -74,7 +77,12 @@ export interface RateLimitObservers {
   onFallbackDecision?: (reason: FallbackReason) => void;
   /** A round trip to Redis that leased API tokens, with the tokens asked for. */
   onApiLease?: (size: number) => void;
+  /** A lookup of an IP's offender flag for the API limit (at most one per IP, window and replica). */
+  onOffenderLookup?: () => void;
 }
+
+/** IPs whose offender verdict is remembered at most; past it, verdicts are looked up every time. */
+const MAX_OFFENDER_VERDICTS = 100_000;
 
 /** Which limit turned a request away. */
 export type LimitName = "api" | "api-strict" | "auth-ip" | "auth-account" | "auth-strict";
@@ -101,6 +109,12 @@ export class RateLimitPolicy {
   private readonly offences: ResilientLimiter;
   private readonly authByIp: ResilientLimiter;
   private readonly authByAccount: ResilientLimiter;
+  /** Each IP's offender verdict for the API limit, good until the end of the API window it was read in. */
+  private readonly offenderVerdicts = new Map<string, { offender: boolean; until: number }>();
+  /** Lookups in flight, so a burst from one IP shares one. */
+  private readonly offenderLookups = new Map<string, Promise<boolean>>();
+  private nextVerdictSweepAt = 0;
+  private readonly onOffenderLookup: () => void;
 
   constructor(
     private readonly settings: RateLimitSettings,
@@ -109,6 +123,7 @@ export class RateLimitPolicy {
     observers: RateLimitObservers = {},
   ) {
     this.state = new StoreState(onStoreChange, observers.onFallbackDecision);
+    this.onOffenderLookup = observers.onOffenderLookup ?? (() => {});
     const common = {
       redis,
       redisTimeoutMs: settings.redisTimeoutMs,
@@ -162,10 +177,32 @@ export class RateLimitPolicy {
       return deny("api", result);
     }
     const strict = this.scaled(this.settings.strictApiPoints, result);
-    if (result.consumed > strict) {
-      return this.isOffender(ip).then((offender) => (offender ? deny("api-strict", { ...result, limit: strict, remaining: 0 }) : allow(result)));
+    if (result.consumed <= strict) return allow(result);
+    const verdict = (offender: boolean) => (offender ? deny("api-strict", { ...result, limit: strict, remaining: 0 }) : allow(result));
+    const known = this.offenderVerdicts.get(ip);
+    const now = Date.now();
+    if (known !== undefined && now < known.until) return verdict(known.offender);
+    let lookup = this.offenderLookups.get(ip);
+    if (lookup === undefined) {
+      lookup = this.lookUpOffender(ip, now + result.msBeforeReset);
+      this.offenderLookups.set(ip, lookup);
+      const settled = () => void this.offenderLookups.delete(ip);
+      lookup.then(settled, settled);
     }
-    return allow(result);
+    return lookup.then(verdict);
+  }
+
+  /** Reads `ip`'s offender flag and remembers it until `until` (the end of the current API window). */
+  private async lookUpOffender(ip: string, until: number): Promise<boolean> {
+    this.onOffenderLookup();
+    const offender = await this.isOffender(ip);
+    const now = Date.now();
+    if (now >= this.nextVerdictSweepAt) {
+      this.nextVerdictSweepAt = now + this.settings.apiDurationSeconds * 1000;
+      for (const [key, known] of this.offenderVerdicts) if (now >= known.until) this.offenderVerdicts.delete(key);
+    }
+    if (this.offenderVerdicts.size < MAX_OFFENDER_VERDICTS || this.offenderVerdicts.has(ip)) this.offenderVerdicts.set(ip, { offender, until });
+    return offender;
   }
 
   /** Counts one login attempt by `ip` for `account` (if the body named one). */
@@ -198,13 +235,15 @@ export class RateLimitPolicy {
     ]);
   }
 
-  /** True while `ip` is in strict mode. */
+  /** True while `ip` is in strict mode (read from the store every time). */
   async isOffender(ip: string): Promise<boolean> {
     const offences = await this.offences.peek(ip);
     return offences !== undefined && offences.consumed >= this.settings.offenceThreshold;
   }
 
   private async recordOffence(ip: string): Promise<void> {
+    // The verdict this replica remembered may be out of date from now on.
+    this.offenderVerdicts.delete(ip);
     const offences = await this.offences.consume(ip);
     if (offences.consumed >= this.settings.offenceThreshold) {
       // Blocking the offence key holds it above the threshold for the whole strict period.

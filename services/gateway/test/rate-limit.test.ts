@@ -223,6 +223,53 @@ describe("rate limits on the shared Redis Cluster", function () {
     for (let i = 0; i < 3; i++) assert.equal((await policy.attemptLogin(offender, undefined)).allowed, true);
     assert.equal((await policy.attemptLogin(offender, undefined)).rejectedBy, "auth-strict");
   });
+
+  it("reads a busy client's offender flag once per window, not for every request above the strict threshold", async function () {
+    this.timeout(10_000);
+    let lookups = 0;
+    const policy = new RateLimitPolicy(settings({ apiPoints: 100, strictApiPoints: 50, apiDurationSeconds: 1 }), await client(), () => {}, {
+      onOffenderLookup: () => void lookups++,
+    });
+    // Every read of the flag from the store, whoever asks for it.
+    let reads = 0;
+    const isOffender = policy.isOffender.bind(policy);
+    policy.isOffender = (ip: string) => {
+      reads++;
+      return isOffender(ip);
+    };
+    const busy = "192.0.2.80";
+    // 90 requests in one window: 40 of them above the strict threshold (50), none over the limit.
+    for (let i = 0; i < 90; i++) assert.equal((await policy.checkApi(busy)).allowed, true, `request ${i + 1}`);
+    assert.equal(reads, 1);
+    assert.equal(lookups, 1);
+
+    // The next window reads it again; a burst above the threshold shares that one read.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    for (let i = 0; i < 50; i++) await policy.checkApi(busy);
+    const burst = await Promise.all(Array.from({ length: 30 }, () => policy.checkApi(busy)));
+    assert.ok(burst.every((decision) => decision.allowed));
+    assert.equal(reads, 2);
+    assert.equal(lookups, 2);
+  });
+
+  it("still holds a repeat offender to the strict limit from its next window, on a replica that remembered it as well-behaved", async function () {
+    this.timeout(10_000);
+    const shared = settings({ apiPoints: 10, strictApiPoints: 5, apiDurationSeconds: 1, offenceThreshold: 1 });
+    const [watching, offended] = [new RateLimitPolicy(shared, await client(), () => {}), new RateLimitPolicy(shared, await client(), () => {})];
+    const ip = "192.0.2.81";
+    // This replica sees the client above the strict threshold and remembers it as well-behaved for the window.
+    for (let i = 0; i < 6; i++) assert.equal((await watching.checkApi(ip)).allowed, true);
+    // The other replica sees it go over the limit: with a threshold of 1, that one offence makes it a repeat offender.
+    const overTheLimit = [];
+    for (let i = 0; i < 5; i++) overTheLimit.push((await offended.checkApi(ip)).rejectedBy);
+    assert.deepEqual(overTheLimit, [undefined, undefined, undefined, undefined, "api"]);
+    assert.equal(await watching.isOffender(ip), true);
+    // From the next window on, the first replica answers with the strict limit too.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const verdicts = [];
+    for (let i = 0; i < 6; i++) verdicts.push((await watching.checkApi(ip)).rejectedBy);
+    assert.deepEqual(verdicts, [undefined, undefined, undefined, undefined, undefined, "api-strict"]);
+  });
 });
 
 describe("rate limits without Redis", function () {
