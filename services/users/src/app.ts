@@ -238,8 +238,9 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       const id = callerId(request);
       const user = await repo.updateProfile(id, request.body);
       if (!user) throw new HttpError(404, 'user not found');
-      // Invalidate after the write commits; a reader racing the update can
-      // re-cache the old profile, which the TTL bounds.
+      // Invalidate after the write commits. A reader that read the old row
+      // just before cannot cache it again: for a few seconds the invalidation
+      // keeps this profile's reads on PostgreSQL (kit invalidateCache).
       await cache.invalidate(id);
       return toProfile(user);
     },

@@ -1,4 +1,4 @@
-import type { Counter, Logger, RedisClient } from '@noa/kit';
+import { fillCache, invalidateCache, type Counter, type Logger, type RedisClient } from '@noa/kit';
 import type { Profile } from './repository.js';
 
 /** `user:{<id>}:profile` — hash-tagged so any future per-user keys share the user's slot. */
@@ -10,8 +10,10 @@ export function profileKey(userId: string): string {
  * Cache-aside for profiles in Redis Cluster. Redis is an optimisation here,
  * never a dependency: every Redis error is logged, counted and treated as a
  * miss (reads) or ignored (writes), so users keeps answering from PostgreSQL
- * during a Redis outage. The TTL bounds how long a missed invalidation could
- * serve a stale profile.
+ * during a Redis outage. An update's invalidation keeps a reader that read
+ * the old row just before it from caching that row again (the kit's
+ * `fillCache`/`invalidateCache`); the TTL bounds how long a missed
+ * invalidation could serve a stale profile.
  */
 export function createProfileCache(args: {
   redis: RedisClient;
@@ -51,14 +53,14 @@ export function createProfileCache(args: {
     },
     async set(profile: Profile): Promise<void> {
       try {
-        await redis.set(profileKey(profile.id), JSON.stringify(profile), 'EX', ttlSeconds);
+        await fillCache(redis, profileKey(profile.id), JSON.stringify(profile), ttlSeconds);
       } catch (err) {
         logger.warn({ err: { message: (err as Error).message } }, 'profile cache write failed');
       }
     },
     async invalidate(userId: string): Promise<void> {
       try {
-        await redis.del(profileKey(userId));
+        await invalidateCache(redis, profileKey(userId));
       } catch (err) {
         // The TTL still expires the stale entry.
         logger.warn({ err: { message: (err as Error).message }, userId }, 'profile cache invalidation failed');

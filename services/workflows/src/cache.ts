@@ -1,4 +1,4 @@
-import type { Counter, Logger, RedisClient } from '@noa/kit';
+import { fillCache, invalidateCache, type Counter, type Logger, type RedisClient } from '@noa/kit';
 import type { Workflow } from './model';
 
 /**
@@ -6,7 +6,10 @@ import type { Workflow } from './model';
  * invalidation on write). Keys carry the user id as a hash tag
  * (`wf:{<userId>}:<id>`), so one user's entries share a slot and could be
  * handled together by multi-key commands. Redis is an accelerator, never a
- * dependency: a failing cache read falls through to PostgreSQL.
+ * dependency: a failing cache read falls through to PostgreSQL. A write's
+ * invalidation keeps a reader that read the old row just before it from
+ * caching that row again (the kit's `fillCache`/`invalidateCache`), so an
+ * update or a delete is not undone in the cache until the TTL.
  */
 export class WorkflowCache {
   constructor(
@@ -34,7 +37,7 @@ export class WorkflowCache {
 
   async set(userId: string, workflow: Workflow): Promise<void> {
     try {
-      await this.redis.set(WorkflowCache.key(userId, workflow.id), JSON.stringify(workflow), 'EX', this.ttlSeconds);
+      await fillCache(this.redis, WorkflowCache.key(userId, workflow.id), JSON.stringify(workflow), this.ttlSeconds);
     } catch (err) {
       this.logger.warn({ err }, 'workflow cache write failed');
     }
@@ -46,7 +49,7 @@ export class WorkflowCache {
    */
   async invalidate(userId: string, id: string): Promise<void> {
     try {
-      await this.redis.del(WorkflowCache.key(userId, id));
+      await invalidateCache(this.redis, WorkflowCache.key(userId, id));
     } catch (err) {
       this.lookups.inc({ result: 'invalidate_error' });
       this.logger.error({ err, workflowId: id }, 'workflow cache invalidation failed; entry may be stale until its TTL');

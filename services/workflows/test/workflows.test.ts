@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createAmqp, createLogger, type PgPool, type RedisClient } from '@noa/kit';
+import { Counter, createAmqp, createLogger, type PgPool, type RedisClient } from '@noa/kit';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../index';
@@ -247,6 +247,25 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 404);
     const steps = await pool.query('SELECT count(*)::int AS n FROM workflow_steps WHERE workflow_id = $1', [wf.id]);
     assert.equal(steps.rows[0].n, 0);
+  });
+
+  it('does not let a read that loaded a workflow just before an update or a delete cache it after', async () => {
+    // What a replica's GET does on a miss: it reads the row, then caches it. These reads loaded
+    // the row just before a write committed, and cache it only after the write's invalidation.
+    const racingReader = new WorkflowCache(redis, 300, createLogger('workflows-test', 'silent'), new Counter({ name: 'race_lookups', help: 'unused', labelNames: ['result'] as const, registers: [] }));
+    const wf = (await create(alice, { name: 'raced' })).json();
+    const patched = await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { name: 'renamed' } });
+    assert.equal(patched.statusCode, 200);
+    await racingReader.set(alice, wf);
+    assert.equal(await redis.exists(WorkflowCache.key(alice, wf.id)), 0, 'the old workflow was not cached after the update');
+    const read = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(read.json().name, 'renamed');
+
+    const del = await app.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(del.statusCode, 204);
+    await racingReader.set(alice, patched.json());
+    assert.equal(await redis.exists(WorkflowCache.key(alice, wf.id)), 0, 'the deleted workflow was not cached after the delete');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 404);
   });
 
   it('rejects bad input with 400 naming the field and value', async () => {
