@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createWebhookHandler, PermanentJobError } from '../src/handlers';
-import { isPrivateHost } from '../src/handlers/webhook';
+import { isPrivateAddress, isPrivateHost } from '../src/handlers/webhook';
 import { backoffDelayMs, decideOnFailure, retryDelays, validateRetryPolicy, type RetryPolicy } from '../src/retry';
 
 const policy: RetryPolicy = { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 5000 };
@@ -41,13 +43,25 @@ describe('retry policy', () => {
 });
 
 describe('webhook target check', () => {
-  it('flags loopback, private and cluster-internal hosts', () => {
-    for (const host of ['localhost', '127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '[::1]', 'fd00::1', 'users.noa.svc.cluster.local']) {
+  it('flags loopback, private and cluster-internal hosts, and names the cluster DNS search path completes', () => {
+    for (const host of ['localhost', 'LOCALHOST.', '127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '[::1]', 'fd00::1', '[::ffff:127.0.0.1]', 'users.noa.svc.cluster.local', 'noa-redis-0.noa-redis-headless.noa-data.svc.cluster.local.', 'users', 'kubernetes', 'metadata.google.internal']) {
       assert.equal(isPrivateHost(host), true, host);
     }
-    for (const host of ['example.com', '8.8.8.8', '172.32.0.1', '2001:db8::1']) {
+    for (const host of ['example.com', 'hooks.example.com.', '8.8.8.8', '172.32.0.1', '2001:db8::1']) {
       assert.equal(isPrivateHost(host), false, host);
     }
+  });
+
+  it('flags every address range a webhook must not reach, judging IPv4-mapped IPv6 by its IPv4 address', () => {
+    const blocked = [
+      '0.0.0.0', '10.0.0.1', '10.255.255.255', '100.64.0.1', '100.127.255.254', '127.0.0.1', '127.8.9.10', '169.254.169.254', '172.16.0.1', '172.31.255.255',
+      '192.0.0.8', '192.168.0.1', '198.18.0.1', '198.19.255.255', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255',
+      '::', '::1', '::ffff:10.0.0.1', '::FFFF:169.254.169.254', '64:ff9b::a00:1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1',
+    ];
+    const allowed = ['1.1.1.1', '8.8.8.8', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '192.0.1.1', '198.17.255.255', '198.20.0.0', '223.255.255.255', '::ffff:8.8.8.8', '2606:4700:4700::1111', '2001:db8::1'];
+    for (const address of blocked) assert.equal(isPrivateAddress(address), true, address);
+    for (const address of allowed) assert.equal(isPrivateAddress(address), false, address);
+    assert.equal(isPrivateAddress('example.com'), false, 'not an address');
   });
 });
 
@@ -59,5 +73,51 @@ describe('webhook handler', () => {
       handler.handle(job, { db: null, log: pino({ level: 'silent' }), signal: new AbortController().signal }),
       (err: Error) => err instanceof PermanentJobError && err.message === 'payload.url host 169.254.169.254 is on a private network',
     );
+  });
+
+  describe('a host name that resolves to a private address', () => {
+    let receiver: Server;
+    let port: number;
+    let received = 0;
+    before(async () => {
+      receiver = createServer((_request, response) => {
+        received++;
+        response.writeHead(204).end();
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      port = (receiver.address() as AddressInfo).port;
+    });
+    after(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+
+    /** DNS as the test says: `hooks.example.com` has these addresses. */
+    const dns = (addresses: string[]) =>
+      ((hostname: string, _options: unknown, callback: (error: Error | null, addresses?: { address: string; family: number }[]) => void) => {
+        assert.equal(hostname, 'hooks.example.com');
+        callback(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+      }) as never;
+    const job = () => ({ id: randomUUID(), type: 'webhook', userId: randomUUID(), createdAt: new Date().toISOString(), attempt: 1, payload: { url: `http://hooks.example.com:${port}/noa`, event: 'x', data: {} } });
+    const recorded: unknown[][] = [];
+    const ctx = () => ({ db: { query: async (...args: unknown[]) => void recorded.push(args) } as never, log: pino({ level: 'silent' }), signal: new AbortController().signal });
+
+    it('is refused when the connection is made, as a permanent failure, and nothing is sent', async () => {
+      for (const addresses of [['127.0.0.1'], ['10.0.3.7'], ['203.0.113.5', '127.0.0.1'], ['::ffff:169.254.169.254']]) {
+        const handler = createWebhookHandler({ lookup: dns(addresses) });
+        const refused = addresses.find((address) => isPrivateAddress(address));
+        await assert.rejects(
+          handler.handle(job(), ctx()),
+          (err: Error) => err instanceof PermanentJobError && err.message === `payload.url host hooks.example.com resolves to ${refused}, a private address`,
+          addresses.join(', '),
+        );
+      }
+      assert.equal(received, 0);
+      assert.equal(recorded.length, 0);
+    });
+
+    it('is delivered to that address when private networks are allowed (local use): the check sits on the connection itself', async () => {
+      const handler = createWebhookHandler({ lookup: dns(['127.0.0.1']), allowPrivateNetworks: true });
+      await handler.handle(job(), ctx());
+      assert.equal(received, 1);
+      assert.equal(recorded.length, 1);
+    });
   });
 });

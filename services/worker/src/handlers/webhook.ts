@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
-import { request } from 'undici';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+import { Agent, request } from 'undici';
 import { z } from '@noa/kit';
 import { PermanentJobError, requireDb, type JobHandler } from './handler';
 
@@ -20,18 +21,80 @@ export interface WebhookOptions {
    * Local development and tests turn it on.
    */
   readonly allowPrivateNetworks?: boolean;
+  /** Name resolution for webhook hosts (default `dns.lookup`); tests stand in for DNS. */
+  readonly lookup?: typeof dnsLookup;
 }
 
-const PRIVATE_V4 = [/^10\./, /^127\./, /^169\.254\./, /^192\.168\./, /^172\.(1[6-9]|2\d|3[01])\./, /^0\./];
+/**
+ * Addresses a webhook must never reach: this host, the VPC and the cluster's
+ * pod and service networks (all in the private ranges EKS allows), link-local
+ * (the instance metadata service), shared (CGNAT) and benchmarking space,
+ * multicast and reserved ranges, and their IPv6 counterparts, including
+ * NAT64 (which would reach IPv4 ones). IPv4-mapped IPv6 addresses are judged
+ * by the IPv4 address inside.
+ */
+const BLOCKED = new BlockList();
+for (const [network, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) BLOCKED.addSubnet(network, prefix, 'ipv4');
+for (const [network, prefix] of [
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
+] as const) BLOCKED.addSubnet(network, prefix, 'ipv6');
 
-/** True for a host that names this machine or a private network literally. */
+/** True for an IP address in a range that a webhook must not reach. */
+export function isPrivateAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return BLOCKED.check(address, 'ipv4');
+  if (family !== 6) return false;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return BLOCKED.check(mapped[1]!, 'ipv4');
+  return BLOCKED.check(address, 'ipv6');
+}
+
+/**
+ * True for a host that names this machine, the cluster or a private address
+ * literally. A single-label name (`users`) or one the cluster's DNS search
+ * path completes (`users.noa`) is only caught when it resolves: the address
+ * check at connect time (`guardedLookup`) is the rule; this one just fails
+ * the obvious cases without a DNS query.
+ */
 export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.svc.cluster.local') || host.endsWith('.internal')) return true;
-  const family = isIP(host);
-  if (family === 4) return PRIVATE_V4.some((re) => re.test(host));
-  if (family === 6) return host === '::1' || host === '::' || /^f[cd]/.test(host) || /^fe80:/.test(host) || host.startsWith('::ffff:');
-  return false;
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.cluster.local') || host.endsWith('.internal')) return true;
+  if (isIP(host) !== 0) return isPrivateAddress(host);
+  return !host.includes('.');
+}
+
+/** A webhook host resolved to an address it must not reach. */
+export class PrivateAddressError extends Error {
+  readonly code = 'ERR_WEBHOOK_PRIVATE_ADDRESS';
+  constructor(
+    readonly hostname: string,
+    readonly address: string,
+  ) {
+    super(`${hostname} resolves to ${address}, a private address`);
+    this.name = 'PrivateAddressError';
+  }
+}
+
+/**
+ * A `lookup` for the socket's connect that refuses the connection when any
+ * address the name resolves to is private. It runs when the connection is
+ * made and vets the very addresses it connects to, so a name that answered
+ * with a public address once and a private one now (DNS rebinding) is still
+ * refused.
+ */
+function guardedLookup(resolve: typeof dnsLookup): typeof dnsLookup {
+  return ((hostname: string, options: { all?: boolean; family?: number }, callback: (...args: unknown[]) => void) => {
+    resolve(hostname, { ...options, all: true }, (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
+      if (error) return callback(error);
+      const refused = addresses.find((entry) => isPrivateAddress(entry.address));
+      if (refused) return callback(new PrivateAddressError(hostname, refused.address));
+      if (options.all) return callback(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  }) as typeof dnsLookup;
 }
 
 /** Status codes worth retrying: the receiver may answer differently later. */
@@ -46,6 +109,8 @@ const isRetryableStatus = (status: number): boolean => status === 408 || status 
  */
 export function createWebhookHandler(options: WebhookOptions = {}): JobHandler<WebhookPayload> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const resolve = options.lookup ?? dnsLookup;
+  const dispatcher = new Agent({ connect: { lookup: options.allowPrivateNetworks ? resolve : guardedLookup(resolve) } });
   return {
     type: 'webhook',
     payload: webhookPayload,
@@ -58,6 +123,7 @@ export function createWebhookHandler(options: WebhookOptions = {}): JobHandler<W
       const started = performance.now();
       const body = JSON.stringify({ id: job.id, event: job.payload.event, createdAt: job.createdAt, data: job.payload.data });
       const response = await request(url, {
+        dispatcher,
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -69,6 +135,9 @@ export function createWebhookHandler(options: WebhookOptions = {}): JobHandler<W
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
         signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]),
+      }).catch((error: unknown) => {
+        if (error instanceof PrivateAddressError) throw new PermanentJobError(`payload.url host ${url.hostname} resolves to ${error.address}, a private address`);
+        throw error;
       });
       // Drain the body so the connection returns to the pool.
       await response.body.dump();
