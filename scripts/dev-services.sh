@@ -128,6 +128,9 @@ for svc in "${selected[@]}"; do
   case $svc in
     gateway)
       extra=(USERS_URL=http://127.0.0.1:8081 WORKFLOWS_URL=http://127.0.0.1:8082 STORAGE_URL=http://127.0.0.1:8083) ;;
+    workflows | worker)
+      # A local webhook receiver is on localhost: allowed here only.
+      extra=(WEBHOOK_ALLOW_PRIVATE_NETWORKS=true) ;;
     storage)
       extra=(S3_BUCKET=noa-dev AWS_REGION=us-east-1 S3_ENDPOINT="http://127.0.0.1:$S3_PORT" S3_FORCE_PATH_STYLE=true
              AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER) ;;

@@ -34,6 +34,7 @@ export {
   type RedisClient,
 } from './src/redis.js';
 export { fillCache, invalidateCache, writeMarkerKey, CACHE_WRITE_MARKER_MS } from './src/cache.js';
+export { isPrivateAddress, isPrivateHost } from './src/targets.js';
 export { createAmqp, withHeartbeat, type AmqpArgs, type AmqpClient, type AmqpSetup } from './src/amqp.js';
 export { createHttpServer, HttpError, type HealthCheck, type HttpServerArgs, type ErrorBody } from './src/http.js';
 export { describeIssue, forwardedUserId, parseInput, USER_ID_HEADER } from './src/requests.js';

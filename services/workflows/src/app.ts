@@ -39,6 +39,12 @@ export interface WorkflowsDeps {
   readonly outboxRelayBatchSize?: number;
   /** How long a writing request owns its fresh outbox rows, and a relay claim its rows, in ms (default 15 000). */
   readonly outboxLeaseMs?: number;
+  /**
+   * Accept webhook URLs on loopback, private or cluster-internal hosts
+   * (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`, default false: the worker would refuse
+   * to deliver them, so the API answers 400 instead).
+   */
+  readonly allowPrivateWebhooks?: boolean;
 }
 
 /**
@@ -130,6 +136,7 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
   void app.register(workflowRoutes, {
     repository: new WorkflowRepository(deps.pool),
     cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 300, deps.logger, cacheLookups),
+    allowPrivateWebhooks: deps.allowPrivateWebhooks ?? false,
     outbox,
   });
   return { app, outbox };

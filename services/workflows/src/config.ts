@@ -1,4 +1,4 @@
-import { amqpEnv, commonEnv, envSchema, intVar, pgEnv, redisEnv, z } from '@noa/kit';
+import { amqpEnv, boolVar, commonEnv, envSchema, intVar, pgEnv, redisEnv, z } from '@noa/kit';
 
 /** workflows' environment: the shared contract (services/README.md) plus its own knobs. */
 export const workflowsEnv = envSchema(
@@ -15,6 +15,8 @@ export const workflowsEnv = envSchema(
     OUTBOX_RELAY_INTERVAL_MS: intVar(100, 600_000).default(2000),
     /** Most outbox rows one relay pass claims; a full batch is followed by another pass at once. */
     OUTBOX_RELAY_BATCH: intVar(1, 100_000).default(500),
+    /** Accept webhook URLs on loopback, private or cluster-internal hosts (local use only; the worker has the same switch). */
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolVar().default(false),
   }),
 );
 

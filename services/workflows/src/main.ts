@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     cacheTtlSeconds: env.WORKFLOW_CACHE_TTL_S,
     outboxRelayIntervalMs: env.OUTBOX_RELAY_INTERVAL_MS,
     outboxRelayBatchSize: env.OUTBOX_RELAY_BATCH,
+    allowPrivateWebhooks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
   });
   await runService({
     app,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { forwardedUserId, HttpError, parseInput, z, type PgPoolClient } from '@noa/kit';
+import { forwardedUserId, HttpError, isPrivateHost, parseInput, z, type PgPoolClient } from '@noa/kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WorkflowCache } from './cache';
 import type { JobOutbox } from './outbox';
@@ -17,6 +17,8 @@ export interface WorkflowRoutesDeps {
   readonly cache: WorkflowCache;
   /** Records each write's jobs in its transaction and publishes them after the commit. */
   readonly outbox: JobOutbox;
+  /** Accept webhook URLs on private or cluster-internal hosts (local use). */
+  readonly allowPrivateWebhooks: boolean;
 }
 
 const uuid = z.uuid();
@@ -49,6 +51,13 @@ function canonical(value: unknown): string {
 export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesDeps): Promise<void> {
   const { repository, cache, outbox } = deps;
 
+  /** A webhook the worker would refuse to deliver is bad input here, named like every other. */
+  function checkWebhookTarget(input: { webhookUrl?: string | null }): void {
+    const url = input.webhookUrl;
+    if (!url || deps.allowPrivateWebhooks || !isPrivateHost(new URL(url).hostname)) return;
+    throw badRequest(`body.webhookUrl (${JSON.stringify(url)}): must not point at a private or cluster-internal host`);
+  }
+
   /**
    * Runs a write in one transaction together with the outbox rows of the jobs
    * it triggers (none when the write found nothing), then, after the commit,
@@ -75,6 +84,7 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
   app.post('/api/workflows', async (request, reply) => {
     const userId = forwardedUserId(request);
     const input = parseInput(createWorkflowBody, request.body, 'body');
+    checkWebhookTarget(input);
     const key = request.headers['idempotency-key'];
     if (key === undefined) {
       const workflow = (await writeWithJobs('workflow.created', userId, (client) => repository.create(client, userId, input)))!;
@@ -149,6 +159,7 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const userId = forwardedUserId(request);
     const id = idParam(request);
     const input = parseInput(updateWorkflowBody, request.body, 'body');
+    checkWebhookTarget(input);
     const workflow = await writeWithJobs('workflow.updated', userId, (client) => repository.update(client, userId, id, input), () => cache.invalidate(userId, id));
     if (!workflow) throw notFound();
     return workflow;

@@ -268,6 +268,22 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 404);
   });
 
+  it('refuses a webhook on a private or cluster-internal host with 400, on create and on update, storing nothing', async () => {
+    const before = (await pool.query('SELECT count(*)::int AS n FROM workflows')).rows[0].n;
+    for (const url of ['http://169.254.169.254/latest/meta-data', 'http://users.noa.svc.cluster.local:8080/api/users/me', 'http://localhost:8080/', 'http://10.0.3.7/hook', 'http://users/hook']) {
+      const res = await create(alice, { name: 'x', webhookUrl: url });
+      assert.equal(res.statusCode, 400, url);
+      assert.equal(res.json().message, `body.webhookUrl (${JSON.stringify(url)}): must not point at a private or cluster-internal host`);
+    }
+    assert.equal((await pool.query('SELECT count(*)::int AS n FROM workflows')).rows[0].n, before);
+    const wf = (await create(alice, { name: 'public hook', webhookUrl: 'https://hooks.example.com/noa' })).json();
+    const patched = await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { webhookUrl: 'http://[::1]:9000/' } });
+    assert.equal(patched.statusCode, 400);
+    assert.equal(patched.json().message, 'body.webhookUrl ("http://[::1]:9000/"): must not point at a private or cluster-internal host');
+    const unchanged = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(unchanged.json().webhookUrl, 'https://hooks.example.com/noa');
+  });
+
   it('rejects bad input with 400 naming the field and value', async () => {
     const cases: [unknown, RegExp][] = [
       [{}, /^body\.name: /],

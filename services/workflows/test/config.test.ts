@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { ConfigError, loadEnv } from '@noa/kit';
+import { workflowsEnv } from '../src/config';
+
+const required = {
+  DATABASE_URL: 'postgres://noa@127.0.0.1:5432/noa',
+  REDIS_CLUSTER_NODES: '127.0.0.1:7000',
+  AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672/noa',
+};
+
+describe('workflows configuration', () => {
+  it('refuses private webhook targets unless told otherwise, and names a bad switch and its value', () => {
+    assert.equal(loadEnv(workflowsEnv, required).WEBHOOK_ALLOW_PRIVATE_NETWORKS, false);
+    assert.equal(loadEnv(workflowsEnv, { ...required, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }).WEBHOOK_ALLOW_PRIVATE_NETWORKS, true);
+    assert.throws(
+      () => loadEnv(workflowsEnv, { ...required, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'maybe' }),
+      (err: Error) => err instanceof ConfigError && /WEBHOOK_ALLOW_PRIVATE_NETWORKS/.test(err.message) && /maybe/.test(err.message),
+    );
+  });
+});
