@@ -203,12 +203,14 @@ describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
 
   it('builds a report and an export from the user\'s workflows', async () => {
     const userId = randomUUID();
-    const [w1, w2] = [randomUUID(), randomUUID()];
+    const [w1, w2, w3, w4] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
     await pool.query(
       `INSERT INTO workflows (user_id, id, name, status, created_at, updated_at)
        VALUES ($1, $2, 'alpha, "quoted"', 'active', '2026-01-01T00:00:00Z', '2026-01-03T00:00:00Z'),
-              ($1, $3, 'beta', 'draft', '2026-01-02T00:00:00Z', '2026-01-02T00:00:00Z')`,
-      [userId, w1, w2],
+              ($1, $3, 'beta', 'draft', '2026-01-02T00:00:00Z', '2026-01-02T00:00:00Z'),
+              ($1, $4, '=HYPERLINK("https://evil.example","open")', 'draft', '2026-01-02T00:00:01Z', '2026-01-02T00:00:01Z'),
+              ($1, $5, '-1+2', 'draft', '2026-01-02T00:00:02Z', '2026-01-02T00:00:02Z')`,
+      [userId, w1, w2, w3, w4],
     );
     await pool.query(
       `INSERT INTO workflow_steps (user_id, workflow_id, id, position, name, kind) VALUES ($1, $2, $3, 0, 's1', 'http'), ($1, $2, $4, 1, 's2', 'email')`,
@@ -219,14 +221,17 @@ describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
     await publish('report', report);
     await publish('export', exportJob);
     const r = await waitFor('the report', async () => (await pool.query('SELECT data FROM reports WHERE job_id = $1', [report.id])).rows[0]);
-    assert.deepEqual(r.data, { totalWorkflows: 2, totalSteps: 2, byStatus: { active: { workflows: 1, steps: 2 }, draft: { workflows: 1, steps: 0 } } });
+    assert.deepEqual(r.data, { totalWorkflows: 4, totalSteps: 2, byStatus: { active: { workflows: 1, steps: 2 }, draft: { workflows: 3, steps: 0 } } });
     const e = await waitFor('the export', async () => (await pool.query('SELECT * FROM exports WHERE job_id = $1', [exportJob.id])).rows[0]);
-    assert.equal(e.row_count, 2);
+    assert.equal(e.row_count, 4);
+    // Names a spreadsheet would run as formulas are written as text (a leading ').
     assert.equal(
       e.content,
       'id,name,status,steps,created_at,updated_at\r\n' +
         `${w1},"alpha, ""quoted""",active,2,2026-01-01T00:00:00.000Z,2026-01-03T00:00:00.000Z\r\n` +
-        `${w2},beta,draft,0,2026-01-02T00:00:00.000Z,2026-01-02T00:00:00.000Z\r\n`,
+        `${w2},beta,draft,0,2026-01-02T00:00:00.000Z,2026-01-02T00:00:00.000Z\r\n` +
+        `${w3},"'=HYPERLINK(""https://evil.example"",""open"")",draft,0,2026-01-02T00:00:01.000Z,2026-01-02T00:00:01.000Z\r\n` +
+        `${w4},'-1+2,draft,0,2026-01-02T00:00:02.000Z,2026-01-02T00:00:02.000Z\r\n`,
     );
     assert.match(e.sha256, /^[0-9a-f]{64}$/);
   });

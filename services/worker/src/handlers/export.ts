@@ -18,7 +18,17 @@ interface ExportRow {
   updated_at: Date;
 }
 
-const csvField = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
+/**
+ * One CSV field (RFC 4180). A value a spreadsheet would read as a formula
+ * (`=`, `+`, `-`, `@`, a tab or a carriage return first) is written with a
+ * leading `'`, which spreadsheets show as text: a workflow named
+ * `=HYPERLINK(...)` must not run when the export is opened (OWASP's CSV
+ * injection advice). NDJSON exports carry every value as it is stored.
+ */
+const csvField = (value: string): string => {
+  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
 
 /** Renders rows in the requested format; exported for its own tests. */
 export function renderExport(format: 'ndjson' | 'csv', rows: readonly ExportRow[]): string {
