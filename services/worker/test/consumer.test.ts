@@ -196,6 +196,11 @@ describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
     assert.equal(invalid.properties.headers?.['x-dead-reason'], 'invalid-payload');
     assert.match(String(invalid.properties.headers?.['x-last-error']), /payload\.to/);
 
+    await publish('email', { ...job, id: randomUUID(), payload: { to: 'grace@example.com', subject: 'Hello\r\nBcc: everyone@example.com', body: 'b' } });
+    const injected = await nextDead();
+    assert.equal(injected.properties.headers?.['x-dead-reason'], 'invalid-payload');
+    assert.match(String(injected.properties.headers?.['x-last-error']), /payload\.subject.*must be a single line/);
+
     await publish('email', job);
     await waitFor('the good job after the poison ones', async () => (await pool.query('SELECT 1 FROM outbox WHERE job_id = $1', [job.id])).rowCount);
     assert.ok(consumer.consuming);

@@ -4,7 +4,8 @@ import { requireDb, type JobHandler } from './handler';
 
 const emailPayload = z.object({
   to: z.email().max(320),
-  subject: z.string().min(1).max(998),
+  // One line: a relay writes it into the Subject header, where a CR or LF would start headers of the sender's choosing.
+  subject: z.string().min(1).max(998).regex(/^[^\r\n]*$/, 'must be a single line (no CR or LF)'),
   body: z.string().max(100_000),
 });
 
