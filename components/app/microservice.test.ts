@@ -179,7 +179,7 @@ describe("MicroService", () => {
             const worker = networkPolicySpec(normalizeMicroServiceArgs("worker", base()));
             assert.deepEqual(worker.ingress, [], "nobody may call a service without callers");
             assert.deepEqual((worker.egress as any[]).at(-1), {
-                to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"] } }],
+                to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"] } }],
                 ports: [{ protocol: "TCP", port: 443 }],
             });
         });

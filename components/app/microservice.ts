@@ -605,7 +605,14 @@ export function virtualServiceSpec(n: NormalizedMicroService, host: string): Rec
     };
 }
 
-const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"];
+/**
+ * Ranges internet egress never reaches: RFC 1918 (the VPC, the cluster's pod
+ * and service networks), link-local (the instance metadata service) and the
+ * shared 100.64.0.0/10 space (the secondary CIDR that EKS custom networking
+ * gives pods). The worker's webhook client refuses them too (kit
+ * `isPrivateAddress`); this is the same rule one layer down.
+ */
+const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"];
 
 /**
  * Deny by default, both directions. Ingress: the ingress gateway (edge only),
