@@ -344,8 +344,36 @@ describe("MicroService", () => {
             const vs = harness.one("kubernetes:networking.istio.io/v1:VirtualService", "t-gateway-vs").inputs;
             assert.deepEqual(vs.spec.hosts, ["gateway.noa.svc.cluster.local", "api.noa.example.com"]);
             assert.deepEqual(vs.spec.gateways, ["mesh", "istio-ingress/noa-gateway"]);
-            assert.equal(vs.spec.http[0].timeout, "15s");
-            assert.deepEqual(vs.spec.http[0].retries, { attempts: 1, perTryTimeout: "7s", retryOn: "connect-failure,refused-stream,unavailable,cancelled" });
+            // From the internet only /api/ (anything else, /metrics and /health/* included, gets Envoy's 404);
+            // inside the mesh every path, with the same timeout, retries and route.
+            assert.deepEqual(vs.spec.http.map((r: any) => [r.name, r.match]), [
+                ["public", [{ gateways: ["istio-ingress/noa-gateway"], uri: { prefix: "/api/" } }]],
+                ["mesh", [{ gateways: ["mesh"] }]],
+            ]);
+            for (const route of vs.spec.http) {
+                assert.equal(route.timeout, "15s");
+                assert.deepEqual(route.retries, { attempts: 1, perTryTimeout: "7s", retryOn: "connect-failure,refused-stream,unavailable,cancelled" });
+                assert.deepEqual(route.route, [{ destination: { host: "gateway.noa.svc.cluster.local", port: { number: 80 } }, weight: 100 }]);
+            }
+        });
+
+        it("routes only the public path prefixes given from the internet, and refuses a prefix that is not a path", async () => {
+            const { normalizeMicroServiceArgs, virtualServiceSpec } = await import("./index.js");
+            const ingressGateway = { namespace: "istio-ingress", podLabels: { istio: "ingressgateway" }, gateway: "istio-ingress/noa-gateway", hosts: ["api.noa.example.com"] };
+            const n = normalizeMicroServiceArgs("gateway", base({ serviceName: "gateway", ingressGateway: { ...ingressGateway, publicPathPrefixes: ["/api/", "/.well-known/"] } }));
+            const spec = virtualServiceSpec(n, "gateway.noa.svc.cluster.local") as { http: { match: unknown }[] };
+            assert.deepEqual(spec.http[0]!.match, [
+                { gateways: ["istio-ingress/noa-gateway"], uri: { prefix: "/api/" } },
+                { gateways: ["istio-ingress/noa-gateway"], uri: { prefix: "/.well-known/" } },
+            ]);
+            assert.throws(
+                () => normalizeMicroServiceArgs("gateway", base({ serviceName: "gateway", ingressGateway: { ...ingressGateway, publicPathPrefixes: ["api/"] } })),
+                /ingressGateway\.publicPathPrefixes\[0\] \(.*api\/.*\) must be a path starting with \//,
+            );
+            assert.throws(
+                () => normalizeMicroServiceArgs("gateway", base({ serviceName: "gateway", ingressGateway: { ...ingressGateway, publicPathPrefixes: [] } })),
+                /ingressGateway\.publicPathPrefixes .*must name at least one path prefix/,
+            );
         });
 
         it("waits for its dependencies (the migrations Job) before rolling", async () => {

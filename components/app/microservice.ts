@@ -157,6 +157,13 @@ export interface MicroServiceArgs {
         readonly gateway: pulumi.Input<string>;
         /** Public hosts routed to this service through that Gateway. */
         readonly hosts: pulumi.Input<string>[];
+        /**
+         * Path prefixes the Gateway routes here; every other path from the
+         * internet gets Envoy's 404, so `/metrics` and `/health/*` (its
+         * dependencies' states and errors) stay inside the mesh. Default
+         * `["/api/"]`. Mesh callers keep every path.
+         */
+        readonly publicPathPrefixes?: string[];
     };
     /** Prometheus scraping: a ServiceMonitor and a NetworkPolicy rule for the monitoring namespace. */
     readonly monitoring?: {
@@ -202,7 +209,7 @@ export interface NormalizedMicroService {
     secretEnv: Record<string, { secret: string; key: string }>;
     serviceAccountRoleArn: pulumi.Input<string> | undefined;
     callers: string[];
-    ingressGateway: MicroServiceArgs["ingressGateway"];
+    ingressGateway: (NonNullable<MicroServiceArgs["ingressGateway"]> & { publicPathPrefixes: string[] }) | undefined;
     monitoring: { enabled: boolean; namespace: string };
     excludeOutboundPorts: number[];
     internetEgressPorts: number[];
@@ -349,6 +356,9 @@ export function normalizeMicroServiceArgs(name: string, args: MicroServiceArgs):
     internetEgressPorts.forEach((p, i) => isInt(p, 1, 65535) || bad(`internetEgressPorts[${i}]`, p, "must be a port number"));
     const callers = args.callers ?? [];
     callers.forEach((c, i) => DNS_NAME.test(c) || bad(`callers[${i}]`, c, "must be a service name"));
+    const publicPathPrefixes = args.ingressGateway?.publicPathPrefixes ?? ["/api/"];
+    if (publicPathPrefixes.length === 0) bad("ingressGateway.publicPathPrefixes", "[]", "must name at least one path prefix");
+    publicPathPrefixes.forEach((prefix, i) => /^\/[\x21-\x7e]*$/.test(prefix) || bad(`ingressGateway.publicPathPrefixes[${i}]`, prefix, "must be a path starting with /"));
     const runAsUser = args.runAsUser ?? 1000;
     if (!isInt(runAsUser, 1)) bad("runAsUser", runAsUser, "must be a non-root UID (≥ 1)");
     for (const k of ["PORT", "SERVICE_NAME", "SHUTDOWN_TIMEOUT_MS"]) {
@@ -380,7 +390,7 @@ export function normalizeMicroServiceArgs(name: string, args: MicroServiceArgs):
         secretEnv: args.secretEnv ?? {},
         serviceAccountRoleArn: args.serviceAccountRoleArn,
         callers,
-        ingressGateway: args.ingressGateway,
+        ingressGateway: args.ingressGateway ? { ...args.ingressGateway, publicPathPrefixes } : undefined,
         monitoring: { enabled: args.monitoring?.enabled ?? false, namespace: args.monitoring?.namespace ?? "monitoring" },
         excludeOutboundPorts,
         internetEgressPorts,
@@ -586,21 +596,24 @@ export function routeWeights(n: NormalizedMicroService): { subset: string | unde
 export function virtualServiceSpec(n: NormalizedMicroService, host: string): Record<string, unknown> {
     const t = n.traffic;
     const ingress = n.ingressGateway;
+    const behaviour = {
+        timeout: istioDuration(t.timeoutMs),
+        retries: t.retryAttempts > 0
+            ? { attempts: t.retryAttempts, perTryTimeout: istioDuration(t.perTryTimeoutMs), retryOn: t.retryOn }
+            : { attempts: 0 },
+        route: routeWeights(n).map(({ subset, weight }) => ({
+            destination: { host, port: { number: n.servicePort }, ...(subset ? { subset } : {}) },
+            weight,
+        })),
+    };
+    if (!ingress) return { hosts: [host], http: [{ name: "default", ...behaviour }] };
+    // From the internet only the public prefixes (no route: Envoy answers 404); inside the mesh, every path.
     return {
-        hosts: ingress ? [host, ...ingress.hosts] : [host],
-        ...(ingress ? { gateways: ["mesh", ingress.gateway] } : {}),
+        hosts: [host, ...ingress.hosts],
+        gateways: ["mesh", ingress.gateway],
         http: [
-            {
-                name: "default",
-                timeout: istioDuration(t.timeoutMs),
-                retries: t.retryAttempts > 0
-                    ? { attempts: t.retryAttempts, perTryTimeout: istioDuration(t.perTryTimeoutMs), retryOn: t.retryOn }
-                    : { attempts: 0 },
-                route: routeWeights(n).map(({ subset, weight }) => ({
-                    destination: { host, port: { number: n.servicePort }, ...(subset ? { subset } : {}) },
-                    weight,
-                })),
-            },
+            { name: "public", match: ingress.publicPathPrefixes.map((prefix) => ({ gateways: [ingress.gateway], uri: { prefix } })), ...behaviour },
+            { name: "mesh", match: [{ gateways: ["mesh"] }], ...behaviour },
         ],
     };
 }
