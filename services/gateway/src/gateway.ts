@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import { Counter, Gauge, type Logger, type RedisClient, type ServiceMetrics } from "@noa/kit";
 import { createTokenVerifier, type TokenVerifierOptions } from "./auth";
-import { clientAddress } from "./client-ip";
+import { clientAddress, rateLimitSubject } from "./client-ip";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers";
 import { RateLimitPolicy, type Decision, type LoginOutcome, type RateLimitSettings } from "./rate-limit-policy";
 import { CIRCUIT_STATE, isFailure, Upstream, type UpstreamFailure } from "./upstream";
@@ -68,7 +68,7 @@ export interface GatewayHandle {
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Client address after the trusted-proxy rule. */
+    /** The client's rate-limit key: its address after the trusted-proxy rule, an IPv6 one by its /64. */
     clientIp: string;
     /** Subject of the verified bearer token. */
     userId: string | undefined;
@@ -203,7 +203,7 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
    */
   function limitThenMaybeAuthenticate(authenticate: boolean): onRequestHookHandler {
     return (request, reply, done) => {
-      request.clientIp = clientAddress(request.raw.socket.remoteAddress, request.headers["x-forwarded-for"], settings.trustedProxyHops);
+      request.clientIp = rateLimitSubject(clientAddress(request.raw.socket.remoteAddress, request.headers["x-forwarded-for"], settings.trustedProxyHops));
       const decided = (decision: Decision) => {
         setRateLimitHeaders(reply, decision);
         if (!decision.allowed) tooManyRequests(reply, decision);

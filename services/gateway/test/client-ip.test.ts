@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clientAddress } from "../src/client-ip";
+import { clientAddress, rateLimitSubject } from "../src/client-ip";
 
 describe("clientAddress", () => {
   const cases: Array<[string, string | undefined, string | string[] | undefined, number, string]> = [
@@ -14,5 +14,23 @@ describe("clientAddress", () => {
   ];
   for (const [name, peer, xff, hops, expected] of cases) {
     it(name, () => assert.equal(clientAddress(peer, xff, hops), expected));
+  }
+});
+
+describe("rateLimitSubject", () => {
+  const cases: Array<[string, string]> = [
+    ["198.51.100.7", "198.51.100.7"],
+    ["::ffff:198.51.100.7", "198.51.100.7"],
+    ["2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"],
+    ["2001:0DB8:0001:0002::7", "2001:db8:1:2::/64"],
+    ["[2001:db8:a:b::1]", "2001:db8:a:b::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["64:ff9b::198.51.100.7", "64:ff9b:0:0::/64"],
+    ["unknown", "unknown"],
+  ];
+  for (const [address, subject] of cases) {
+    it(`${address} → ${subject}`, () => assert.equal(rateLimitSubject(address), subject));
   }
 });

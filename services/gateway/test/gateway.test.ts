@@ -227,6 +227,22 @@ describe("gateway rate limits over HTTP", () => {
     }
   });
 
+  it("counts an IPv6 client by its /64: new addresses from the same prefix share one budget", async () => {
+    const gw = await startGateway({ rateLimits: { apiPoints: 3, apiDurationSeconds: 60 }, trustedProxyHops: 1 });
+    try {
+      const from = (ip: string) => ({ ...bearer(token), "x-forwarded-for": ip });
+      const statuses = [];
+      for (const ip of ["2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7:aaaa::3", "2001:db8:7:7:ffff:ffff:ffff:ffff"]) {
+        statuses.push((await send(gw.url, "GET", "/api/workflows", { headers: from(ip) })).status);
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 429]);
+      // The next /64 is another client.
+      assert.equal((await send(gw.url, "GET", "/api/workflows", { headers: from("2001:db8:7:8::1") })).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("answers 429 with Retry-After after 5 failed logins from one IP; the users service saw exactly 5", async () => {
     const gw = await startGateway();
     gw.users.responder = () => ({ status: 401, body: { error: "Unauthorized", message: "wrong email or password" } });
