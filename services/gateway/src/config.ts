@@ -5,8 +5,9 @@ import { defaultApiLeaseMax } from "./rate-limit-policy";
 /**
  * The gateway's own environment (services/README.md and this service's
  * README list every variable). Seed numbers are the defaults: 100 req/s per
- * IP, 5 login attempts per 15 minutes per IP and account, strict limits of
- * half the API limit and 3 logins.
+ * IP, 5 login attempts per 15 minutes per IP and account (sign-ups per IP
+ * use the same numbers), 10 uploads per hour per user, strict limits of half
+ * the API limit, 3 logins and 5 uploads.
  */
 export const gatewayEnv = withEnvRules(
   z.object({
@@ -26,6 +27,9 @@ export const gatewayEnv = withEnvRules(
     RATE_LIMIT_AUTH_POINTS: intVar(1).default(5),
     RATE_LIMIT_AUTH_DURATION_S: intVar(1).default(900),
     RATE_LIMIT_AUTH_STRICT_POINTS: intVar(1).default(3),
+    RATE_LIMIT_UPLOAD_POINTS: intVar(1).default(10),
+    RATE_LIMIT_UPLOAD_DURATION_S: intVar(1).default(3600),
+    RATE_LIMIT_UPLOAD_STRICT_POINTS: intVar(1).default(5),
     RATE_LIMIT_OFFENCE_THRESHOLD: intVar(1).default(3),
     RATE_LIMIT_OFFENCE_WINDOW_S: intVar(1).default(600),
     RATE_LIMIT_STRICT_MODE_S: intVar(1).default(900),
@@ -57,6 +61,11 @@ export const gatewayEnv = withEnvRules(
     if (authStrict > auth) {
       problems.push(["RATE_LIMIT_AUTH_STRICT_POINTS", `(${authStrict}) exceeds RATE_LIMIT_AUTH_POINTS (${auth})`]);
     }
+    const upload = num("RATE_LIMIT_UPLOAD_POINTS") ?? 10;
+    const uploadStrict = num("RATE_LIMIT_UPLOAD_STRICT_POINTS") ?? 5;
+    if (uploadStrict > upload) {
+      problems.push(["RATE_LIMIT_UPLOAD_STRICT_POINTS", `(${uploadStrict}) exceeds RATE_LIMIT_UPLOAD_POINTS (${upload})`]);
+    }
     return problems;
   },
 );
@@ -85,6 +94,9 @@ export function gatewaySettings(env: GatewayEnv): GatewaySettings {
       authPoints: env.RATE_LIMIT_AUTH_POINTS,
       authDurationSeconds: env.RATE_LIMIT_AUTH_DURATION_S,
       strictAuthPoints: env.RATE_LIMIT_AUTH_STRICT_POINTS,
+      uploadPoints: env.RATE_LIMIT_UPLOAD_POINTS,
+      uploadDurationSeconds: env.RATE_LIMIT_UPLOAD_DURATION_S,
+      strictUploadPoints: env.RATE_LIMIT_UPLOAD_STRICT_POINTS,
       offenceThreshold: env.RATE_LIMIT_OFFENCE_THRESHOLD,
       offenceWindowSeconds: env.RATE_LIMIT_OFFENCE_WINDOW_S,
       strictModeSeconds: env.RATE_LIMIT_STRICT_MODE_S,

@@ -301,14 +301,31 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     return reply;
   };
 
-  // Public: sign-up (API limit only) and login (API limit + auth limit per IP and account).
-  app.post("/api/auth/signup", { onRequest: rateLimit }, forwardTo(users));
+  // Public: sign-up (API limit + sign-up limit per IP) and login (API limit + auth limit per IP and account).
+  app.post("/api/auth/signup", { onRequest: rateLimit }, async (request, reply) => {
+    const decision = await policy.attemptSignup(request.clientIp);
+    if (!decision.allowed) return tooManyRequests(reply, decision);
+    const { status } = await forward(request, reply, users);
+    // Only what got as far as the password hash counts: created, or the email was taken.
+    await policy.finishSignup(request.clientIp, (status >= 200 && status < 300) || status === 409);
+    return reply;
+  });
   app.post("/api/auth/login", { onRequest: rateLimit }, async (request, reply) => {
     const account = loginAccount(request.body);
     const decision = await policy.attemptLogin(request.clientIp, account);
     if (!decision.allowed) return tooManyRequests(reply, decision);
     const { status } = await forward(request, reply, users);
     await policy.finishLogin(request.clientIp, account, loginOutcome(status));
+    return reply;
+  });
+
+  // A presigned upload URL: the API limit and the token, then the upload limit per user.
+  app.post("/api/storage/uploads", { onRequest: rateLimitThenAuthenticate }, async (request, reply) => {
+    const userId = request.userId!;
+    const decision = await policy.attemptUpload(request.clientIp, userId);
+    if (!decision.allowed) return tooManyRequests(reply, decision);
+    const { status } = await forward(request, reply, upstreams.storage);
+    await policy.finishUpload(userId, status >= 200 && status < 300);
     return reply;
   });
 

@@ -16,12 +16,20 @@ import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, ty
  *   IP point back and resets the account's counter, and an attempt that the
  *   users service could not judge (4xx other than 401/403, 5xx, timeouts) is
  *   given back on both, so only wrong credentials count.
+ * - **Sign-ups** on `POST /api/auth/signup`, per client IP, with the auth
+ *   limit's numbers [the seed's authentication limit: 5 per 15 minutes] on a
+ *   counter of their own. Each sign-up costs the users service a memory-hard
+ *   password hash, so only the API limit would let one address buy 100 of
+ *   them a second. Only attempts that got as far as hashing count (created,
+ *   or the email was taken); a request refused as invalid is given back.
+ * - **Uploads** on `POST /api/storage/uploads` (a presigned upload URL), per
+ *   user [10 per hour]; a request the storage service refused is given back.
  * - **Adaptive strict mode** [seed: "switches to strict mode after threshold
  *   breaches"]: each window in which an IP goes over the API limit is an
  *   offence; an IP with `offenceThreshold` offences within `offenceWindow`
  *   is a repeat offender for `strictModeSeconds` (every further breach starts
  *   that period again). A repeat offender gets the strict API limit [half] and
- *   the strict auth limit [3 attempts]. The offender flag is read only when a
+ *   the strict auth limit [3 attempts], and the strict upload limit [5]. The offender flag is read only when a
  *   client is already above the strict threshold in the current window, so
  *   well-behaved clients pay no extra Redis round trip for it, and then once
  *   per window per replica: a busy but legitimate client (or many users
@@ -41,6 +49,12 @@ export interface RateLimitSettings {
   authDurationSeconds: number;
   /** Login attempts per window for repeat offenders (seed strict limit: 3). */
   strictAuthPoints: number;
+  /** Presigned uploads per user per window (seed: 10). */
+  uploadPoints: number;
+  /** Upload window in seconds (seed: 3600). */
+  uploadDurationSeconds: number;
+  /** Uploads per window for repeat offenders (seed strict limit: 5). */
+  strictUploadPoints: number;
   /** API-limit breaches within `offenceWindowSeconds` that make an IP a repeat offender (default 3). */
   offenceThreshold: number;
   /** Window in which breaches are counted, in seconds (default 600). */
@@ -85,7 +99,7 @@ export interface RateLimitObservers {
 const MAX_OFFENDER_VERDICTS = 100_000;
 
 /** Which limit turned a request away. */
-export type LimitName = "api" | "api-strict" | "auth-ip" | "auth-account" | "auth-strict";
+export type LimitName = "api" | "api-strict" | "auth-ip" | "auth-account" | "auth-strict" | "signup-ip" | "signup-strict" | "upload" | "upload-strict";
 
 /** The verdict for one request. */
 export interface Decision {
@@ -109,6 +123,8 @@ export class RateLimitPolicy {
   private readonly offences: ResilientLimiter;
   private readonly authByIp: ResilientLimiter;
   private readonly authByAccount: ResilientLimiter;
+  private readonly signupsByIp: ResilientLimiter;
+  private readonly uploadsByUser: ResilientLimiter;
   /** Each IP's offender verdict for the API limit, good until the end of the API window it was read in. */
   private readonly offenderVerdicts = new Map<string, { offender: boolean; until: number }>();
   /** Lookups in flight, so a burst from one IP shares one. */
@@ -146,18 +162,12 @@ export class RateLimitPolicy {
       points: settings.offenceThreshold,
       durationSeconds: settings.offenceWindowSeconds,
     });
-    this.authByIp = new ResilientLimiter({
-      ...common,
-      keyPrefix: `${settings.keyPrefix}:auth-ip`,
-      points: settings.authPoints,
-      durationSeconds: settings.authDurationSeconds,
-    });
-    this.authByAccount = new ResilientLimiter({
-      ...common,
-      keyPrefix: `${settings.keyPrefix}:auth-account`,
-      points: settings.authPoints,
-      durationSeconds: settings.authDurationSeconds,
-    });
+    const limiter = (name: string, points: number, durationSeconds: number) =>
+      new ResilientLimiter({ ...common, keyPrefix: `${settings.keyPrefix}:${name}`, points, durationSeconds });
+    this.authByIp = limiter("auth-ip", settings.authPoints, settings.authDurationSeconds);
+    this.authByAccount = limiter("auth-account", settings.authPoints, settings.authDurationSeconds);
+    this.signupsByIp = limiter("signup-ip", settings.authPoints, settings.authDurationSeconds);
+    this.uploadsByUser = limiter("upload", settings.uploadPoints, settings.uploadDurationSeconds);
   }
 
   /**
@@ -233,6 +243,35 @@ export class RateLimitPolicy {
           ? this.authByAccount.reset(key)
           : this.authByAccount.reward(key),
     ]);
+  }
+
+  /** Counts one sign-up from `ip`, before it is forwarded (so parallel ones cannot slip past). */
+  attemptSignup(ip: string): Promise<Decision> {
+    return this.attemptStrictly(this.signupsByIp, ip, ip, this.settings.strictAuthPoints, "signup-ip", "signup-strict");
+  }
+
+  /** Gives a sign-up back unless it cost a password hash (`created`, or the email was taken). */
+  async finishSignup(ip: string, hashed: boolean): Promise<void> {
+    if (!hashed) await this.signupsByIp.reward(ip);
+  }
+
+  /** Counts one presigned upload for `userId` (from `ip`, for strict mode), before it is forwarded. */
+  attemptUpload(ip: string, userId: string): Promise<Decision> {
+    return this.attemptStrictly(this.uploadsByUser, userId, ip, this.settings.strictUploadPoints, "upload", "upload-strict");
+  }
+
+  /** Gives an upload back when the storage service did not issue it. */
+  async finishUpload(userId: string, issued: boolean): Promise<void> {
+    if (!issued) await this.uploadsByUser.reward(userId);
+  }
+
+  /** One point from `limiter` for `subject`; over `strictPoints` a repeat offender `ip` is held to them. */
+  private async attemptStrictly(limiter: ResilientLimiter, subject: string, ip: string, strictPoints: number, name: LimitName, strictName: LimitName): Promise<Decision> {
+    const result = await limiter.consume(subject);
+    if (result.limited) return deny(name, result);
+    const strict = this.scaled(strictPoints, result);
+    if (result.consumed > strict && (await this.isOffender(ip))) return deny(strictName, { ...result, limit: strict, remaining: 0 });
+    return allow(result);
   }
 
   /** True while `ip` is in strict mode (read from the store every time). */

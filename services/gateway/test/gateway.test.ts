@@ -227,6 +227,52 @@ describe("gateway rate limits over HTTP", () => {
     }
   });
 
+  it("holds sign-ups to 5 per IP and window, counting only those that cost a password hash", async () => {
+    const gw = await startGateway();
+    try {
+      const signup = () => send(gw.url, "POST", "/api/auth/signup", { headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "a@example.com", password: "long enough" }) });
+      // Refused as invalid by users (no hash computed): given back, however many.
+      gw.users.responder = () => ({ status: 400, body: { message: "body/email must match format \"email\"" } });
+      for (let i = 0; i < 7; i++) assert.equal((await signup()).status, 400);
+      // Created or taken (each one hashed a password): counted.
+      let n = 0;
+      gw.users.responder = () => (n++ % 2 === 0 ? { status: 201, body: { user: {} } } : { status: 409, body: { message: "email taken" } });
+      const statuses = [];
+      for (let i = 0; i < 6; i++) statuses.push((await signup()).status);
+      assert.deepEqual(statuses, [201, 409, 201, 409, 201, 429]);
+      const limited = await signup();
+      assert.equal(limited.json.reason, "rate_limited:signup-ip");
+      assert.ok(Number(limited.headers["retry-after"]) > 890, `Retry-After ${limited.headers["retry-after"]}`);
+      assert.equal(gw.users.seen.length, 12, "the refused sign-ups never reached users");
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("holds presigned uploads to 10 per user and hour; what storage refused is given back, and other users are apart", async () => {
+    const gw = await startGateway();
+    try {
+      const upload = (as: string) => send(gw.url, "POST", "/api/storage/uploads", { headers: { ...bearer(as), "content-type": "application/json" }, body: JSON.stringify({ fileName: "a.txt", contentType: "text/plain", size: 1 }) });
+      gw.storage.responder = () => ({ status: 400, body: { message: "body.size (0): too small" } });
+      for (let i = 0; i < 3; i++) assert.equal((await upload(token)).status, 400);
+      gw.storage.responder = () => ({ status: 201, body: { id: "x" } });
+      const statuses = [];
+      for (let i = 0; i < 11; i++) statuses.push((await upload(token)).status);
+      assert.deepEqual(statuses, [...Array(10).fill(201), 429]);
+      const limited = await upload(token);
+      assert.equal(limited.json.reason, "rate_limited:upload");
+      assert.ok(Number(limited.headers["retry-after"]) > 3590, `Retry-After ${limited.headers["retry-after"]}`);
+      assert.equal(limited.headers["ratelimit-limit"], "10");
+      // Another user has its own budget; reading objects is not an upload.
+      assert.equal((await upload(signToken({ sub: "7b0f2a4e-5d2c-4c3e-9a51-2f1d3c4b5a69" }))).status, 201);
+      assert.equal((await send(gw.url, "GET", "/api/storage/objects", { headers: bearer(token) })).status, 201, "forwarded to the stub, not throttled");
+      // Without a token: 401 before anything is counted.
+      assert.equal((await send(gw.url, "POST", "/api/storage/uploads", { headers: { "content-type": "application/json" }, body: "{}" })).status, 401);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("counts an IPv6 client by its /64: new addresses from the same prefix share one budget", async () => {
     const gw = await startGateway({ rateLimits: { apiPoints: 3, apiDurationSeconds: 60 }, trustedProxyHops: 1 });
     try {

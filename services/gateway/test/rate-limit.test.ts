@@ -12,6 +12,9 @@ function settings(overrides: Partial<RateLimitSettings> = {}): RateLimitSettings
     authPoints: 5,
     authDurationSeconds: 900,
     strictAuthPoints: 3,
+    uploadPoints: 10,
+    uploadDurationSeconds: 3600,
+    strictUploadPoints: 5,
     offenceThreshold: 2,
     offenceWindowSeconds: 60,
     strictModeSeconds: 60,
@@ -222,6 +225,32 @@ describe("rate limits on the shared Redis Cluster", function () {
     for (let i = 0; i < 10; i++) assert.equal((await policy.checkApi("192.0.2.67")).allowed, true);
     for (let i = 0; i < 3; i++) assert.equal((await policy.attemptLogin(offender, undefined)).allowed, true);
     assert.equal((await policy.attemptLogin(offender, undefined)).rejectedBy, "auth-strict");
+  });
+
+  it("holds a repeat offender to 5 uploads and 3 sign-ups; others keep 10 and 5", async function () {
+    this.timeout(10_000);
+    const policy = new RateLimitPolicy(settings({ apiPoints: 10, apiDurationSeconds: 1, offenceThreshold: 1 }), await client(), () => {});
+    const offender = "192.0.2.90";
+    // One window over the API limit makes it a repeat offender (threshold 1).
+    for (let i = 0; i < 11; i++) await policy.checkApi(offender);
+    assert.equal(await policy.isOffender(offender), true);
+    const uploads = [];
+    for (let i = 0; i < 6; i++) uploads.push((await policy.attemptUpload(offender, "user-of-the-offender")).rejectedBy);
+    assert.deepEqual(uploads, [undefined, undefined, undefined, undefined, undefined, "upload-strict"]);
+    const signups = [];
+    for (let i = 0; i < 4; i++) signups.push((await policy.attemptSignup(offender)).rejectedBy);
+    assert.deepEqual(signups, [undefined, undefined, undefined, "signup-strict"]);
+    // A well-behaved client: 10 uploads for its user, 5 sign-ups, then the normal limits.
+    const fine = "192.0.2.91";
+    for (let i = 0; i < 10; i++) assert.equal((await policy.attemptUpload(fine, "user-of-the-fine")).allowed, true);
+    assert.equal((await policy.attemptUpload(fine, "user-of-the-fine")).rejectedBy, "upload");
+    for (let i = 0; i < 5; i++) assert.equal((await policy.attemptSignup(fine)).allowed, true);
+    assert.equal((await policy.attemptSignup(fine)).rejectedBy, "signup-ip");
+    // Attempts given back (refused as invalid before any hashing) never add up.
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await policy.attemptSignup("192.0.2.92")).allowed, true, `attempt ${i + 1}`);
+      await policy.finishSignup("192.0.2.92", false);
+    }
   });
 
   it("reads a busy client's offender flag once per window, not for every request above the strict threshold", async function () {
