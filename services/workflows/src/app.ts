@@ -29,7 +29,7 @@ export interface WorkflowsDeps {
   readonly logger: Logger;
   /** Metrics registry (default: a new one for service `workflows`). */
   readonly metrics?: ServiceMetrics;
-  /** How long a cached workflow lives in Redis, in seconds (`WORKFLOW_CACHE_TTL_S`, default 300). */
+  /** How long a cached workflow lives in Redis, in seconds (`WORKFLOW_CACHE_TTL_S`, default 600: seed 003's 10 minutes). */
   readonly cacheTtlSeconds?: number;
   /** Maximum request body in bytes (default 256 KiB: 100 steps with configs fit). */
   readonly bodyLimit?: number;
@@ -135,7 +135,7 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
   }
   void app.register(workflowRoutes, {
     repository: new WorkflowRepository(deps.pool),
-    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 300, deps.logger, cacheLookups),
+    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 600, deps.logger, cacheLookups),
     allowPrivateWebhooks: deps.allowPrivateWebhooks ?? false,
     outbox,
   });

@@ -7,8 +7,8 @@ export const workflowsEnv = envSchema(
   redisEnv,
   amqpEnv,
   z.object({
-    /** How long a cached workflow lives in Redis (seconds). */
-    WORKFLOW_CACHE_TTL_S: intVar(1, 86_400).default(300),
+    /** How long a cached workflow lives in Redis (seconds; seed 003 caches workflows for 10 minutes). */
+    WORKFLOW_CACHE_TTL_S: intVar(1, 86_400).default(600),
     /** How long a write waits for RabbitMQ to confirm its jobs before leaving them to the outbox relay (ms). */
     JOB_PUBLISH_TIMEOUT_MS: intVar(100, 60_000).default(3000),
     /** How often the job outbox relay republishes jobs whose first publish did not complete (ms). */

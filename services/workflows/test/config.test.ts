@@ -9,6 +9,10 @@ const required = {
 };
 
 describe('workflows configuration', () => {
+  it('caches a workflow for 10 minutes by default (seed 003)', () => {
+    assert.equal(loadEnv(workflowsEnv, required).WORKFLOW_CACHE_TTL_S, 600);
+  });
+
   it('refuses private webhook targets unless told otherwise, and names a bad switch and its value', () => {
     assert.equal(loadEnv(workflowsEnv, required).WEBHOOK_ALLOW_PRIVATE_NETWORKS, false);
     assert.equal(loadEnv(workflowsEnv, { ...required, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }).WEBHOOK_ALLOW_PRIVATE_NETWORKS, true);
