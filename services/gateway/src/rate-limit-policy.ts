@@ -28,8 +28,9 @@ import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, ty
  *   breaches"]: each window in which an IP goes over the API limit is an
  *   offence; an IP with `offenceThreshold` offences within `offenceWindow`
  *   is a repeat offender for `strictModeSeconds` (every further breach starts
- *   that period again). A repeat offender gets the strict API limit [half] and
- *   the strict auth limit [3 attempts], and the strict upload limit [5]. The offender flag is read only when a
+ *   that period again). A repeat offender gets the strict API limit [half],
+ *   the strict login and sign-up limits [3 attempts] and the strict upload
+ *   limit [5]. The offender flag is read only when a
  *   client is already above the strict threshold in the current window, so
  *   well-behaved clients pay no extra Redis round trip for it, and then once
  *   per window per replica: a busy but legitimate client (or many users

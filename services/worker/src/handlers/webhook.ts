@@ -47,6 +47,7 @@ function guardedLookup(resolve: typeof dnsLookup): typeof dnsLookup {
   return ((hostname: string, options: { all?: boolean; family?: number }, callback: (...args: unknown[]) => void) => {
     resolve(hostname, { ...options, all: true }, (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
       if (error) return callback(error);
+      if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }));
       const refused = addresses.find((entry) => isPrivateAddress(entry.address));
       if (refused) return callback(new PrivateAddressError(hostname, refused.address));
       if (options.all) return callback(null, addresses);
