@@ -55,7 +55,7 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
   function checkWebhookTarget(input: { webhookUrl?: string | null }): void {
     const url = input.webhookUrl;
     if (!url || deps.allowPrivateWebhooks || !isPrivateHost(new URL(url).hostname)) return;
-    throw badRequest(`body.webhookUrl (${JSON.stringify(url)}): must not point at a private or cluster-internal host`);
+    throw badRequest(`body.webhookUrl (${JSON.stringify(url).slice(0, 100)}): must not point at a private or cluster-internal host`);
   }
 
   /**
