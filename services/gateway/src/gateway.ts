@@ -301,33 +301,43 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     return reply;
   };
 
+  /**
+   * Counts a request against a limit before forwarding it (so parallel ones
+   * cannot slip past), answers 429 when over it, and settles the count from
+   * the upstream's status afterwards (what the upstream did not judge is given back).
+   */
+  async function forwardCounted(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    upstream: Upstream,
+    attempt: () => Promise<Decision>,
+    settle: (status: number) => Promise<void>,
+  ) {
+    const decision = await attempt();
+    if (!decision.allowed) return tooManyRequests(reply, decision);
+    const { status } = await forward(request, reply, upstream);
+    await settle(status);
+    return reply;
+  }
+  const succeeded = (status: number) => status >= 200 && status < 300;
+
   // Public: sign-up (API limit + sign-up limit per IP) and login (API limit + auth limit per IP and account).
-  app.post("/api/auth/signup", { onRequest: rateLimit }, async (request, reply) => {
-    const decision = await policy.attemptSignup(request.clientIp);
-    if (!decision.allowed) return tooManyRequests(reply, decision);
-    const { status } = await forward(request, reply, users);
-    // Only what got as far as the password hash counts: created, or the email was taken.
-    await policy.finishSignup(request.clientIp, (status >= 200 && status < 300) || status === 409);
-    return reply;
-  });
-  app.post("/api/auth/login", { onRequest: rateLimit }, async (request, reply) => {
+  app.post("/api/auth/signup", { onRequest: rateLimit }, (request, reply) =>
+    forwardCounted(request, reply, users, () => policy.attemptSignup(request.clientIp),
+      // Only what got as far as the password hash counts: created, or the email was taken.
+      (status) => policy.finishSignup(request.clientIp, succeeded(status) || status === 409)),
+  );
+  app.post("/api/auth/login", { onRequest: rateLimit }, (request, reply) => {
     const account = loginAccount(request.body);
-    const decision = await policy.attemptLogin(request.clientIp, account);
-    if (!decision.allowed) return tooManyRequests(reply, decision);
-    const { status } = await forward(request, reply, users);
-    await policy.finishLogin(request.clientIp, account, loginOutcome(status));
-    return reply;
+    return forwardCounted(request, reply, users, () => policy.attemptLogin(request.clientIp, account),
+      (status) => policy.finishLogin(request.clientIp, account, loginOutcome(status)));
   });
 
   // A presigned upload URL: the API limit and the token, then the upload limit per user.
-  app.post("/api/storage/uploads", { onRequest: rateLimitThenAuthenticate }, async (request, reply) => {
-    const userId = request.userId!;
-    const decision = await policy.attemptUpload(request.clientIp, userId);
-    if (!decision.allowed) return tooManyRequests(reply, decision);
-    const { status } = await forward(request, reply, upstreams.storage);
-    await policy.finishUpload(userId, status >= 200 && status < 300);
-    return reply;
-  });
+  app.post("/api/storage/uploads", { onRequest: rateLimitThenAuthenticate }, (request, reply) =>
+    forwardCounted(request, reply, upstreams.storage, () => policy.attemptUpload(request.clientIp, request.userId!),
+      (status) => policy.finishUpload(request.userId!, succeeded(status))),
+  );
 
   for (const route of ROUTES) {
     const handler = forwardTo(upstreams[route.upstream]);
