@@ -29,5 +29,13 @@ export interface StoredObject {
   contentType: string;
   size: number;
   createdAt: string;
+  /**
+   * `uploaded` once the service has seen the bytes in S3 (the first read of
+   * the object checks); `pending` before, including right after the upload
+   * when nobody has read the object since.
+   */
+  status: 'pending' | 'uploaded';
+  /** When the service first saw the bytes in S3; null while pending. */
+  uploadedAt: string | null;
 }
 

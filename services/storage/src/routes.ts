@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { forwardedUserId, HttpError, parseInput, z, type PgPool } from '@noa/kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -37,10 +37,11 @@ interface ObjectRow {
   content_type: string;
   size_bytes: string;
   created_at: Date;
+  uploaded_at: Date | null;
   cursor: string;
 }
 
-const COLUMNS = `id, object_key, type, file_name, content_type, size_bytes, created_at,
+const COLUMNS = `id, object_key, type, file_name, content_type, size_bytes, created_at, uploaded_at,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || id AS cursor`;
 
 const toObject = (row: ObjectRow): StoredObject => ({
@@ -51,12 +52,26 @@ const toObject = (row: ObjectRow): StoredObject => ({
   contentType: row.content_type,
   size: Number(row.size_bytes),
   createdAt: row.created_at.toISOString(),
+  status: row.uploaded_at === null ? 'pending' : 'uploaded',
+  uploadedAt: row.uploaded_at === null ? null : row.uploaded_at.toISOString(),
 });
+
+/** S3's answer to a HeadObject of a key that does not exist. */
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+}
 
 /**
  * Private objects in S3 behind presigned URLs. Metadata and ownership live in
  * PostgreSQL (sharded by owner); the service never proxies bytes. Every
  * lookup filters by the caller's user id, so another user's object is a 404.
+ *
+ * The row is written when the upload URL is issued, before any bytes exist.
+ * A download URL is only issued for bytes the service has seen: the first
+ * read of a pending object asks S3 (HeadObject) and records `uploaded_at`,
+ * so every later read is one PostgreSQL round trip again. Until then a read
+ * answers 409 (the upload URL is still valid) or 410 (it expired unused).
  */
 export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDeps): Promise<void> {
   const { pool, s3, bucket } = deps;
@@ -113,11 +128,36 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
     };
   });
 
+  /** Records that the bytes are in S3, or says why there is nothing to download yet. */
+  async function confirmUpload(request: FastifyRequest, userId: string, object: StoredObject): Promise<StoredObject> {
+    try {
+      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key }));
+    } catch (error) {
+      if (!isNotFound(error)) {
+        request.log.warn({ err: error, key: object.key }, 'HeadObject failed: cannot confirm the upload');
+        throw new HttpError(503, `the object store could not be reached (${(error as Error).name ?? 'error'}); retry later`);
+      }
+      const urlExpiry = new Date(Date.parse(object.createdAt) + ttl * 1000);
+      if (urlExpiry.getTime() > Date.now()) {
+        throw new HttpError(409, `object ${object.id} has not been uploaded yet: PUT its bytes to the upload URL before ${urlExpiry.toISOString()}`);
+      }
+      throw new HttpError(410, `object ${object.id} was never uploaded: its upload URL expired at ${urlExpiry.toISOString()}; delete it and request a new upload`);
+    }
+    // COALESCE keeps the first confirmation when two reads race.
+    const { rows } = await pool.query<{ uploaded_at: Date }>(
+      `UPDATE storage_objects SET uploaded_at = COALESCE(uploaded_at, now()) WHERE user_id = $1 AND id = $2 RETURNING uploaded_at`,
+      [userId, object.id],
+    );
+    if (rows.length === 0) throw notFound();
+    return { ...object, status: 'uploaded', uploadedAt: rows[0]!.uploaded_at.toISOString() };
+  }
+
   app.get('/api/storage/objects/:id', async (request) => {
     const userId = forwardedUserId(request);
     const { rows } = await pool.query<ObjectRow>(`SELECT ${COLUMNS} FROM storage_objects WHERE user_id = $1 AND id = $2`, [userId, idParam(request)]);
     if (rows.length === 0) throw notFound();
-    const object = toObject(rows[0]!);
+    let object = toObject(rows[0]!);
+    if (object.status === 'pending') object = await confirmUpload(request, userId, object);
     const downloadUrl = await getSignedUrl(
       s3,
       new GetObjectCommand({

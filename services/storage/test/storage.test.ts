@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createLogger } from '@noa/kit';
 import type { FastifyInstance } from 'fastify';
+import { buildApp, createS3Client } from '../index';
 import { startHarness, type Harness } from './harness';
 
 describe('storage API against PostgreSQL and an S3-compatible server', function () {
@@ -72,7 +74,67 @@ describe('storage API against PostgreSQL and an S3-compatible server', function 
     const del = await app.inject({ method: 'DELETE', url: `/api/storage/objects/${created.id}`, headers: as(bob) });
     assert.equal(del.statusCode, 404);
     const mine = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
-    assert.equal(mine.statusCode, 200);
+    assert.equal(mine.statusCode, 409, 'the owner is told the upload has not happened (not 404)');
+  });
+
+  it('issues no download URL before the bytes are in S3: 409 while the upload URL is valid, 410 after it expired', async () => {
+    const created = (await requestUpload(alice, { fileName: 'later.txt', contentType: 'text/plain', size: 5 })).json();
+    assert.equal(created.status, 'pending');
+    assert.equal(created.uploadedAt, null);
+
+    const early = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(early.statusCode, 409);
+    const urlExpiry = new Date(Date.parse(created.createdAt) + 120_000).toISOString();
+    assert.equal(early.json().message, `object ${created.id} has not been uploaded yet: PUT its bytes to the upload URL before ${urlExpiry}`);
+    assert.equal(early.body.includes('X-Amz-Signature'), false);
+
+    // The same row once its upload URL has expired unused.
+    await harness.pool.query(`UPDATE storage_objects SET created_at = now() - interval '1 hour' WHERE id = $1`, [created.id]);
+    const late = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(late.statusCode, 410);
+    assert.match(late.json().message, new RegExp(`^object ${created.id} was never uploaded: its upload URL expired at .+; delete it and request a new upload$`));
+    const listed = (await app.inject({ method: 'GET', url: '/api/storage/objects?limit=100', headers: as(alice) })).json();
+    assert.equal(listed.items.find((o: any) => o.id === created.id).status, 'pending');
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/storage/objects/${created.id}`, headers: as(alice) })).statusCode, 204);
+  });
+
+  it('confirms an upload on the first read (HeadObject), then serves reads from PostgreSQL alone', async () => {
+    const created = (await requestUpload(alice, { fileName: 'now.txt', contentType: 'text/plain', size: 3 })).json();
+    assert.equal((await fetch(created.upload.url, { method: 'PUT', headers: created.upload.headers, body: 'now' })).status, 200);
+    const before = Date.now();
+    const first = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(first.statusCode, 200);
+    assert.equal(first.json().status, 'uploaded');
+    assert.ok(Math.abs(Date.parse(first.json().uploadedAt) - before) < 10_000, first.json().uploadedAt);
+    const { rows } = await harness.pool.query(`SELECT uploaded_at FROM storage_objects WHERE id = $1`, [created.id]);
+    assert.equal(rows[0].uploaded_at.toISOString(), first.json().uploadedAt);
+    const listed = (await app.inject({ method: 'GET', url: '/api/storage/objects?limit=100', headers: as(alice) })).json();
+    const { download: _download, ...metadata } = first.json();
+    assert.deepEqual(listed.items.find((o: any) => o.id === created.id), metadata);
+
+    // Confirmed once: the next read does not ask S3 again (it still answers with the bytes gone behind its back).
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: created.key }));
+    const second = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(second.statusCode, 200);
+    assert.equal(second.json().uploadedAt, first.json().uploadedAt);
+  });
+
+  it('answers 503 with the reason when S3 cannot be reached to confirm an upload, and confirms once it can', async () => {
+    const created = (await requestUpload(alice, { fileName: 'flaky.txt', contentType: 'text/plain', size: 2 })).json();
+    assert.equal((await fetch(created.upload.url, { method: 'PUT', headers: created.upload.headers, body: 'ok' })).status, 200);
+    const unreachable = createS3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const offline = buildApp({ pool: harness.pool, s3: unreachable, bucket, logger: createLogger('storage-test', 'silent'), urlTtlSeconds: 120 });
+    try {
+      const res = await offline.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+      assert.equal(res.statusCode, 503);
+      assert.match(res.json().message, /^the object store could not be reached \(\w+\); retry later$/);
+    } finally {
+      await offline.close();
+      unreachable.destroy();
+    }
+    const { rows } = await harness.pool.query(`SELECT uploaded_at FROM storage_objects WHERE id = $1`, [created.id]);
+    assert.equal(rows[0].uploaded_at, null, 'nothing recorded while S3 was unreachable');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) })).json().status, 'uploaded');
   });
 
   it('lists only the caller\'s objects, newest first, page by page', async () => {
