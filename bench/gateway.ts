@@ -40,7 +40,12 @@
 // bottleneck (the per-process figure); clearly less means the load generator
 // on the other CPU was, and req/s understates the process. BENCH_PIN=0 turns
 // pinning off (everything shares every CPU, as before) and BENCH_REDIS_NODES
-// uses an existing cluster instead of starting one.
+// uses an existing cluster instead of starting one. Two placement experiments
+// (bench/README.md, sixth machine): BENCH_REDIS_CPUS=1 moves the benchmark's
+// Redis nodes onto the given CPUs once started (e.g. beside the gateway, whose
+// CPU is not saturated in (b)), and BENCH_GEN_NICE=10 lowers the load
+// generator's priority once every server has started, so autocannon yields
+// to the servers it shares a CPU with instead of preempting them.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
@@ -71,6 +76,12 @@ if (!Number.isInteger(CLIENT_ADDRESSES) || CLIENT_ADDRESSES < CONNECTIONS || CLI
   throw new Error(`BENCH_CLIENTS (${process.env.BENCH_CLIENTS}) must be a whole number from the connection count (${CONNECTIONS}) to 65536: each connection needs addresses of its own`);
 }
 /** Gateway entry point; point it at another checkout's `src/main.ts` to compare two versions on equal terms. */
+const REDIS_CPUS = process.env.BENCH_REDIS_CPUS;
+const GEN_NICE = process.env.BENCH_GEN_NICE === undefined ? undefined : Number(process.env.BENCH_GEN_NICE);
+if (GEN_NICE !== undefined && !(Number.isInteger(GEN_NICE) && GEN_NICE >= 0 && GEN_NICE <= 19)) {
+  throw new Error(`BENCH_GEN_NICE (${process.env.BENCH_GEN_NICE}) must be a whole number from 0 to 19`);
+}
+if (REDIS_CPUS !== undefined && process.env.BENCH_REDIS_NODES) throw new Error("BENCH_REDIS_CPUS moves the benchmark's own Redis nodes: it cannot be used with BENCH_REDIS_NODES");
 const GATEWAY_MAIN = process.env.BENCH_GATEWAY_MAIN ?? "services/gateway/src/main.ts";
 
 interface Figures {
@@ -121,6 +132,15 @@ async function main() {
   const stub = await startHello({ STUB_PATH: "/api/users/me", STUB_BODY: stack.meBody });
   const stubbed = await stack.startGateway(stub.url);
 
+  if (REDIS_CPUS !== undefined) {
+    for (const pid of redisPids()) run("taskset", ["-a", "-p", "-c", REDIS_CPUS, String(pid)]);
+    console.log(`Redis nodes moved to CPU ${REDIS_CPUS}`);
+  }
+  if (GEN_NICE !== undefined) {
+    // The main thread only (nice is per thread on Linux): the servers started above keep priority 0.
+    os.setPriority(process.pid, GEN_NICE);
+    console.log(`load generator at nice ${os.getPriority(process.pid)}`);
+  }
   const rounds: { a: Figures; b: Figures; c: Figures }[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const warmupS = round === 1 ? WARMUP_S : 1;
@@ -157,7 +177,7 @@ async function main() {
   const capacity = rounds.map(({ a, c }) => a.cpuUsPerReq.hello / c.cpuUsPerReq.gateway);
   console.log(`CPU per request (hello / gateway in (c)) per round: ${rounds.map(({ a, c }) => `${a.cpuUsPerReq.hello} / ${c.cpuUsPerReq.gateway} µs`).join(", ")} → capacity ratio ${list(capacity)}, median ${median(capacity).toFixed(3)}`);
   console.log(`load average before ${fmtLoad(loadBefore)}, after ${fmtLoad(loadAfter)}`);
-  console.log(JSON.stringify({ rounds, ratios, ratiosC, ratio, ratioC, loadBefore, loadAfter, pinned: PIN, node: process.version, durationS: DURATION_S, connections: CONNECTIONS }));
+  console.log(JSON.stringify({ rounds, ratios, ratiosC, ratio, ratioC, loadBefore, loadAfter, pinned: PIN, redisCpus: REDIS_CPUS ?? null, generatorNice: GEN_NICE ?? 0, node: process.version, durationS: DURATION_S, connections: CONNECTIONS }));
 }
 
 function median(values: number[]): number {
