@@ -14,7 +14,7 @@ export interface StorageDeps {
   readonly logger: Logger;
   /** Metrics registry (default: a new one for service `storage`). */
   readonly metrics?: ServiceMetrics;
-  /** Presigned URL lifetime in seconds (`STORAGE_URL_TTL_SECONDS`, default 900). */
+  /** Presigned URL lifetime in seconds (`STORAGE_URL_TTL_SECONDS`, default 3600). */
   readonly urlTtlSeconds?: number;
   /** Largest upload a URL is issued for, in bytes (`STORAGE_MAX_UPLOAD_BYTES`, default 100 MiB). */
   readonly maxUploadBytes?: number;

@@ -13,8 +13,8 @@ export const storageEnv = envSchema(
     S3_ENDPOINT: z.url().optional(),
     /** Path-style addressing, needed by most local S3 servers. */
     S3_FORCE_PATH_STYLE: boolVar().default(false),
-    /** Presigned URL lifetime (seconds; SigV4 allows at most 7 days). */
-    STORAGE_URL_TTL_SECONDS: intVar(1, 604_800).default(900),
+    /** Presigned URL lifetime (seconds; seed 001: one hour; SigV4 allows at most 7 days). */
+    STORAGE_URL_TTL_SECONDS: intVar(1, 604_800).default(3600),
     /** Largest upload a URL is issued for (bytes; a single PUT is limited to 5 GiB). */
     STORAGE_MAX_UPLOAD_BYTES: intVar(0, 5 * 1024 ** 3).default(100 * 1024 * 1024),
   }),

@@ -13,7 +13,7 @@ export interface StorageRoutesDeps {
   readonly s3: S3Client;
   /** The private bucket every object goes to. */
   readonly bucket: string;
-  /** Lifetime of presigned URLs, in seconds (default 900). */
+  /** Lifetime of presigned URLs, in seconds (default 3600, seed 001). */
   readonly urlTtlSeconds?: number;
   /** Largest upload a presigned URL is issued for, in bytes (default 100 MiB). */
   readonly maxUploadBytes?: number;
@@ -37,11 +37,12 @@ interface ObjectRow {
   content_type: string;
   size_bytes: string;
   created_at: Date;
+  upload_expires_at: Date | null;
   uploaded_at: Date | null;
   cursor: string;
 }
 
-const COLUMNS = `id, object_key, type, file_name, content_type, size_bytes, created_at, uploaded_at,
+const COLUMNS = `id, object_key, type, file_name, content_type, size_bytes, created_at, upload_expires_at, uploaded_at,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || id AS cursor`;
 
 const toObject = (row: ObjectRow): StoredObject => ({
@@ -75,33 +76,49 @@ function isNotFound(error: unknown): boolean {
  */
 export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDeps): Promise<void> {
   const { pool, s3, bucket } = deps;
-  const ttl = deps.urlTtlSeconds ?? 900;
+  const ttl = deps.urlTtlSeconds ?? 3600;
   const upload = uploadBody(deps.maxUploadBytes ?? 100 * 1024 * 1024);
 
-  const expiresAt = () => new Date(Date.now() + ttl * 1000).toISOString();
+  /**
+   * How long a URL signed now will work: the configured lifetime, or less
+   * when the credentials that sign it expire first. S3 refuses a presigned
+   * URL once the session that signed it has expired, whatever X-Amz-Expires
+   * says, and IRSA sessions last an hour (the SDK renews them a few minutes
+   * before they end), so the URL carries the shorter of the two and the
+   * client is told when it really ends.
+   */
+  async function signingWindow(): Promise<{ expiresIn: number; expiresAt: Date }> {
+    const identity = await s3.config.credentials();
+    const now = Date.now();
+    const credentialSeconds = identity.expiration ? Math.floor((identity.expiration.getTime() - now) / 1000) : Number.POSITIVE_INFINITY;
+    const expiresIn = Math.max(1, Math.min(ttl, credentialSeconds));
+    return { expiresIn, expiresAt: new Date(now + expiresIn * 1000) };
+  }
 
   app.post('/api/storage/uploads', async (request, reply) => {
     const userId = forwardedUserId(request);
     const input = parseInput(upload, request.body, 'body');
     const id = randomUUID();
     const key = objectKey(input.type, input.fileName, new Date(), id);
+    const window = await signingWindow();
     // Content type and length are signed: S3 refuses a PUT that sends others,
     // which is what holds an upload to the size recorded here.
     const uploadUrl = await getSignedUrl(
       s3,
       new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: input.contentType, ContentLength: input.size }),
-      { expiresIn: ttl, signableHeaders: new Set(['content-type', 'content-length']) },
+      { expiresIn: window.expiresIn, signableHeaders: new Set(['content-type', 'content-length']) },
     );
     const { rows } = await pool.query<ObjectRow>(
-      `INSERT INTO storage_objects (user_id, id, object_key, type, file_name, content_type, size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-      [userId, id, key, input.type, input.fileName, input.contentType, input.size],
+      `INSERT INTO storage_objects (user_id, id, object_key, type, file_name, content_type, size_bytes, upload_expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      [userId, id, key, input.type, input.fileName, input.contentType, input.size, window.expiresAt],
     );
     return reply
       .code(201)
       .header('location', `/api/storage/objects/${id}`)
       .send({
         ...toObject(rows[0]!),
-        upload: { method: 'PUT', url: uploadUrl, headers: { 'content-type': input.contentType, 'content-length': String(input.size) }, expiresAt: expiresAt() },
+        upload: { method: 'PUT', url: uploadUrl, headers: { 'content-type': input.contentType, 'content-length': String(input.size) }, expiresAt: window.expiresAt.toISOString() },
       });
   });
 
@@ -129,7 +146,8 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
   });
 
   /** Records that the bytes are in S3, or says why there is nothing to download yet. */
-  async function confirmUpload(request: FastifyRequest, userId: string, object: StoredObject): Promise<StoredObject> {
+  async function confirmUpload(request: FastifyRequest, userId: string, row: ObjectRow): Promise<StoredObject> {
+    const object = toObject(row);
     try {
       await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key }));
     } catch (error) {
@@ -137,7 +155,8 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
         request.log.warn({ err: error, key: object.key }, 'HeadObject failed: cannot confirm the upload');
         throw new HttpError(503, `the object store could not be reached (${(error as Error).name ?? 'error'}); retry later`);
       }
-      const urlExpiry = new Date(Date.parse(object.createdAt) + ttl * 1000);
+      // Rows from before migration 0006 did not record it: their URL had the configured lifetime at most.
+      const urlExpiry = row.upload_expires_at ?? new Date(row.created_at.getTime() + ttl * 1000);
       if (urlExpiry.getTime() > Date.now()) {
         throw new HttpError(409, `object ${object.id} has not been uploaded yet: PUT its bytes to the upload URL before ${urlExpiry.toISOString()}`);
       }
@@ -156,8 +175,9 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
     const userId = forwardedUserId(request);
     const { rows } = await pool.query<ObjectRow>(`SELECT ${COLUMNS} FROM storage_objects WHERE user_id = $1 AND id = $2`, [userId, idParam(request)]);
     if (rows.length === 0) throw notFound();
-    let object = toObject(rows[0]!);
-    if (object.status === 'pending') object = await confirmUpload(request, userId, object);
+    const row = rows[0]!;
+    const object = row.uploaded_at === null ? await confirmUpload(request, userId, row) : toObject(row);
+    const window = await signingWindow();
     const downloadUrl = await getSignedUrl(
       s3,
       new GetObjectCommand({
@@ -166,9 +186,9 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
         // The browser saves it under the name the user gave, whatever the key says.
         ResponseContentDisposition: `attachment; filename="${object.fileName.replace(/["\\\r\n]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(object.fileName)}`,
       }),
-      { expiresIn: ttl },
+      { expiresIn: window.expiresIn },
     );
-    return { ...object, download: { method: 'GET', url: downloadUrl, expiresAt: expiresAt() } };
+    return { ...object, download: { method: 'GET', url: downloadUrl, expiresAt: window.expiresAt.toISOString() } };
   });
 
   app.delete('/api/storage/objects/:id', async (request, reply) => {

@@ -13,6 +13,8 @@ export interface Harness {
   db: TestDatabase;
   pool: PgPool;
   s3: S3Client;
+  /** The s3rver's URL. */
+  endpoint: string;
   bucket: string;
   app: FastifyInstance;
   close(): Promise<void>;
@@ -24,9 +26,10 @@ export async function startHarness(name: string, options: { maxUploadBytes?: num
   const directory = await mkdtemp(join(tmpdir(), `noa-${name}-`));
   const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
   const { port } = await s3rver.run();
+  const endpoint = `http://127.0.0.1:${port}`;
   const s3 = createS3Client({
     region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
   });
@@ -39,6 +42,7 @@ export async function startHarness(name: string, options: { maxUploadBytes?: num
     db,
     pool,
     s3,
+    endpoint,
     bucket,
     app,
     async close() {

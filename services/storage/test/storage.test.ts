@@ -84,15 +84,20 @@ describe('storage API against PostgreSQL and an S3-compatible server', function 
 
     const early = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
     assert.equal(early.statusCode, 409);
-    const urlExpiry = new Date(Date.parse(created.createdAt) + 120_000).toISOString();
-    assert.equal(early.json().message, `object ${created.id} has not been uploaded yet: PUT its bytes to the upload URL before ${urlExpiry}`);
+    assert.equal(early.json().message, `object ${created.id} has not been uploaded yet: PUT its bytes to the upload URL before ${created.upload.expiresAt}`);
     assert.equal(early.body.includes('X-Amz-Signature'), false);
 
     // The same row once its upload URL has expired unused.
-    await harness.pool.query(`UPDATE storage_objects SET created_at = now() - interval '1 hour' WHERE id = $1`, [created.id]);
+    await harness.pool.query(`UPDATE storage_objects SET upload_expires_at = '2026-01-02T03:04:05Z' WHERE id = $1`, [created.id]);
     const late = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
     assert.equal(late.statusCode, 410);
-    assert.match(late.json().message, new RegExp(`^object ${created.id} was never uploaded: its upload URL expired at .+; delete it and request a new upload$`));
+    assert.equal(late.json().message, `object ${created.id} was never uploaded: its upload URL expired at 2026-01-02T03:04:05.000Z; delete it and request a new upload`);
+
+    // A row from before the URL's expiry was recorded: the configured lifetime (120 s here) from its creation.
+    await harness.pool.query(`UPDATE storage_objects SET upload_expires_at = NULL, created_at = '2026-01-02T03:00:00Z' WHERE id = $1`, [created.id]);
+    const legacy = await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+    assert.equal(legacy.statusCode, 410);
+    assert.match(legacy.json().message, /its upload URL expired at 2026-01-02T03:02:00\.000Z;/);
     const listed = (await app.inject({ method: 'GET', url: '/api/storage/objects?limit=100', headers: as(alice) })).json();
     assert.equal(listed.items.find((o: any) => o.id === created.id).status, 'pending');
     assert.equal((await app.inject({ method: 'DELETE', url: `/api/storage/objects/${created.id}`, headers: as(alice) })).statusCode, 204);
@@ -135,6 +140,29 @@ describe('storage API against PostgreSQL and an S3-compatible server', function 
     const { rows } = await harness.pool.query(`SELECT uploaded_at FROM storage_objects WHERE id = $1`, [created.id]);
     assert.equal(rows[0].uploaded_at, null, 'nothing recorded while S3 was unreachable');
     assert.equal((await app.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) })).json().status, 'uploaded');
+  });
+
+  it('signs URLs for no longer than the signing credentials last, and says when they really end', async () => {
+    // IRSA: temporary credentials; S3 refuses a presigned URL once they have expired, whatever X-Amz-Expires says.
+    const credentialsEnd = new Date(Date.now() + 45_000);
+    const session = createS3Client({
+      region: 'us-east-1',
+      endpoint: harness.endpoint,
+      forcePathStyle: true,
+      credentials: async () => ({ accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', sessionToken: 'irsa-session', expiration: credentialsEnd }),
+    });
+    const shortLived = buildApp({ pool: harness.pool, s3: session, bucket, logger: createLogger('storage-test', 'silent'), urlTtlSeconds: 120 });
+    try {
+      const created = (await shortLived.inject({ method: 'POST', url: '/api/storage/uploads', headers: as(alice), payload: { fileName: 's.txt', contentType: 'text/plain', size: 1 } })).json();
+      const signedFor = Number(new URL(created.upload.url).searchParams.get('X-Amz-Expires'));
+      assert.ok(signedFor >= 43 && signedFor <= 45, `X-Amz-Expires ${signedFor}, not the configured 120`);
+      assert.ok(Math.abs(Date.parse(created.upload.expiresAt) - credentialsEnd.getTime()) <= 2_000, created.upload.expiresAt);
+      const early = await shortLived.inject({ method: 'GET', url: `/api/storage/objects/${created.id}`, headers: as(alice) });
+      assert.equal(early.json().message, `object ${created.id} has not been uploaded yet: PUT its bytes to the upload URL before ${created.upload.expiresAt}`);
+    } finally {
+      await shortLived.close();
+      session.destroy();
+    }
   });
 
   it('lists only the caller\'s objects, newest first, page by page', async () => {
