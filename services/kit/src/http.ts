@@ -114,6 +114,12 @@ async function runCheck(hc: HealthCheck) {
   }
 }
 
+/** A `pg` error with an SQLSTATE of class 22 (data exception). */
+function isPgDataException(err: Error): boolean {
+  const e = err as { code?: unknown; severity?: unknown };
+  return typeof e.code === 'string' && typeof e.severity === 'string' && /^22[0-9A-Z]{3}$/.test(e.code);
+}
+
 /**
  * The fastify instance every service builds on: request ids (an incoming
  * well-formed `x-request-id` is kept so one id follows a request through the
@@ -207,6 +213,13 @@ export function createHttpServer(args: HttpServerArgs): FastifyInstance {
     } else if ('code' in err && err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       statusCode = 413;
       message = err.message;
+    } else if (isPgDataException(err)) {
+      // A value PostgreSQL refused (SQLSTATE class 22: NUL in text, a bad cast, out of range):
+      // the request's fault, not the service's. Validation should have caught it; this keeps a
+      // gap there from becoming a 500, which would count against the service's circuit breaker.
+      statusCode = 400;
+      message = `a value in the request cannot be stored: ${err.message}`;
+      request.log.warn({ err }, 'PostgreSQL refused a value from the request (data exception): add it to the validation');
     } else {
       const candidate = 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : 500;
       statusCode = candidate >= 400 && candidate < 600 ? candidate : 500;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { HttpError, createHttpServer, createMetrics, z, type HealthCheck } from '../index.js';
-import { createCapturingLogger } from '../testing/index.js';
+import { createCapturingLogger, PG_ADMIN_URL } from '../testing/index.js';
+import pg from 'pg';
 import { lazyChildLoggerFactory } from '../src/logger.js';
 
 function build(checks: HealthCheck[] = [], bodyLimit?: number) {
@@ -98,6 +99,28 @@ describe('createHttpServer', () => {
     assert.ok(logged, 'the 500 is logged');
     assert.equal(logged['requestId'], boom.headers['x-request-id']);
     assert.equal((logged['err'] as { message: string }).message, 'secret internals: password=hunter2');
+  });
+
+  it('answers a value PostgreSQL refuses (SQLSTATE class 22) with 400 and the reason, not 500, and logs it', async () => {
+    const { app, lines } = build();
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    try {
+      app.post('/store', async (request) => (await client.query('SELECT $1::text AS v', [(request.body as { v: string }).v])).rows[0]);
+      app.get('/cast', async () => (await client.query("SELECT '2024-13-45'::date AS v")).rows[0]);
+      app.get('/missing', async () => (await client.query('SELECT * FROM no_such_table')).rows);
+      const nul = await app.inject({ method: 'POST', url: '/store', payload: { v: 'a\u0000b' } });
+      assert.equal(nul.statusCode, 400);
+      assert.equal(nul.json().message, 'a value in the request cannot be stored: invalid byte sequence for encoding "UTF8": 0x00');
+      const cast = await app.inject({ method: 'GET', url: '/cast' });
+      assert.equal(cast.statusCode, 400);
+      assert.match(cast.json().message, /^a value in the request cannot be stored: date\/time field value out of range/);
+      assert.ok(lines.some((l) => l['msg'] === 'PostgreSQL refused a value from the request (data exception): add it to the validation'));
+      // Other database errors stay 500s.
+      assert.equal((await app.inject({ method: 'GET', url: '/missing' })).statusCode, 500);
+    } finally {
+      await client.end();
+    }
   });
 
   it('records request metrics by route template, not for probes', async () => {

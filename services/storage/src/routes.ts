@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { forwardedUserId, HttpError, parseInput, z, type PgPool } from '@noa/kit';
+import { decodeKeysetCursor, encodeKeysetCursor, forwardedUserId, HttpError, parseInput, z, type PgPool } from '@noa/kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { objectKey } from './keys';
 import { listQuery, uploadBody, type StoredObject } from './model';
@@ -128,10 +128,9 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
     const params: unknown[] = [userId, query.limit + 1];
     let keyset = '';
     if (query.cursor !== undefined) {
-      const raw = Buffer.from(query.cursor, 'base64url').toString('utf8');
-      const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f-]{36})$/.exec(raw);
-      if (!match) throw new HttpError(400, `query.cursor (${query.cursor}) is not a cursor returned by this API`);
-      params.push(match[1], match[2]);
+      const after = decodeKeysetCursor(query.cursor);
+      if (!after) throw new HttpError(400, `query.cursor (${query.cursor}) is not a cursor returned by this API`);
+      params.push(after.createdAt, after.id);
       keyset = 'AND (created_at, id) < ($3::timestamptz, $4::uuid)';
     }
     const { rows } = await pool.query<ObjectRow>(
@@ -141,7 +140,7 @@ export async function storageRoutes(app: FastifyInstance, deps: StorageRoutesDep
     const page = rows.slice(0, query.limit);
     return {
       items: page.map(toObject),
-      nextCursor: rows.length > query.limit ? Buffer.from(page.at(-1)!.cursor, 'utf8').toString('base64url') : null,
+      nextCursor: rows.length > query.limit ? encodeKeysetCursor(page.at(-1)!.cursor) : null,
     };
   });
 

@@ -198,6 +198,14 @@ describe('storage API against PostgreSQL and an S3-compatible server', function 
       assert.ok(res.json().message.startsWith(prefix), res.json().message);
     }
     assert.equal((await app.inject({ method: 'GET', url: '/api/storage/objects/nope', headers: as(alice) })).json().message, 'params.id (nope) must be a UUID');
+    // A tampered cursor is the caller's 400, not a failed cast (500).
+    const tampered = Buffer.from(`2024-13-45T00:00:00.000000Z|${randomUUID()}`, 'utf8').toString('base64url');
+    const badCursor = await app.inject({ method: 'GET', url: `/api/storage/objects?cursor=${tampered}`, headers: as(alice) });
+    assert.equal(badCursor.statusCode, 400);
+    assert.equal(badCursor.json().message, `query.cursor (${tampered}) is not a cursor returned by this API`);
+    const nul = await requestUpload(alice, { fileName: 'a\u0000.txt', contentType: 'text/plain', size: 1 });
+    assert.equal(nul.statusCode, 400);
+    assert.equal(nul.json().message, 'body.fileName: must not contain NUL (U+0000) characters or unpaired UTF-16 surrogates');
     assert.equal((await app.inject({ method: 'GET', url: '/api/storage/objects' })).statusCode, 401);
   });
 

@@ -1,4 +1,5 @@
 import {
+  assertStorableText,
   Counter,
   HttpError,
   Histogram,
@@ -172,6 +173,7 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       },
     },
     async (request, reply) => {
+      assertStorableText(request.body, 'body');
       const { password } = request.body;
       checkPasswordBytes(password);
       const email = normaliseEmail(request.body.email);
@@ -201,6 +203,7 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       },
     },
     async (request) => {
+      assertStorableText(request.body, 'body');
       const { password } = request.body;
       checkPasswordBytes(password);
       const user = await repo.findByEmail(normaliseEmail(request.body.email));
@@ -236,6 +239,7 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
     },
     async (request) => {
       const id = callerId(request);
+      assertStorableText(request.body, 'body');
       const user = await repo.updateProfile(id, request.body);
       if (!user) throw new HttpError(404, 'user not found');
       // Invalidate after the write commits. A reader that read the old row

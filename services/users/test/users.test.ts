@@ -90,6 +90,27 @@ describe('users service', function () {
       }
     });
 
+    it('answers 400 naming the field for text PostgreSQL cannot store (NUL, a lone surrogate), on every route, before any hash', async () => {
+      const hashes = async () => {
+        const text = await (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+        return Number(text.split('\n').find((l) => l.startsWith('users_password_hash_seconds_count{') && l.includes('operation="hash"'))?.split(' ').pop() ?? 0);
+      };
+      const before = await hashes();
+      const signupNul = await signup({ email: email('nul'), password: 'long-enough-pw', displayName: 'Ada\u0000' });
+      assert.equal(signupNul.statusCode, 400);
+      assert.equal(signupNul.json().message, 'body.displayName: must not contain NUL (U+0000) characters or unpaired UTF-16 surrogates');
+      assert.equal(await hashes(), before, 'no scrypt work for a request that cannot be stored');
+      const loginNul = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'a\u0000@example.com', password: 'whatever-it-is' } });
+      assert.equal(loginNul.statusCode, 400);
+      assert.match(loginNul.json().message, /^body\.email: must not contain NUL/);
+      const user = (await signup({ email: email('surrogate'), password: 'long-enough-pw' })).json();
+      const patch = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': user.user.id, 'content-type': 'application/json' }, payload: '{"bio":"half \\ud83d of an emoji"}' });
+      assert.equal(patch.statusCode, 400);
+      assert.match(patch.json().message, /^body\.bio: must not contain NUL/);
+      const me = (await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': user.user.id } })).json();
+      assert.equal(me.bio, '', 'nothing stored');
+    });
+
     it('answers malformed JSON with 400 and an oversized body with 413', async () => {
       const bad = await h.app.inject({
         method: 'POST',
