@@ -9,8 +9,12 @@ export const workflowsEnv = envSchema(
   z.object({
     /** How long a cached workflow lives in Redis (seconds; seed 003 caches workflows for 10 minutes). */
     WORKFLOW_CACHE_TTL_S: intVar(1, 86_400).default(600),
-    /** How long a write waits for RabbitMQ to confirm its jobs before leaving them to the outbox relay (ms). */
-    JOB_PUBLISH_TIMEOUT_MS: intVar(100, 60_000).default(3000),
+    /**
+     * How long a write waits for RabbitMQ to confirm its jobs before leaving them to the outbox relay (ms).
+     * At most 10 s: the writing request owns its outbox rows for 15 s, and a publish still waiting
+     * after that would race the relay's and send the jobs twice.
+     */
+    JOB_PUBLISH_TIMEOUT_MS: intVar(100, 10_000).default(3000),
     /** How often the job outbox relay republishes jobs whose first publish did not complete (ms). */
     OUTBOX_RELAY_INTERVAL_MS: intVar(100, 600_000).default(2000),
     /** Most outbox rows one relay pass claims; a full batch is followed by another pass at once. */

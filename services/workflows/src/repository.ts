@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { PgPool as Pool, PgPoolClient as PoolClient } from '@noa/kit';
-import type { CreateWorkflow, Step, StepInput, UpdateWorkflow, Workflow, WorkflowSummary } from './model';
+import { encodeKeysetCursor, type PgPool as Pool, type PgPoolClient as PoolClient } from '@noa/kit';
+import { MAX_STEPS, type CreateWorkflow, type Step, type StepInput, type UpdateWorkflow, type Workflow, type WorkflowSummary } from './model';
 
 interface WorkflowRow {
   id: string;
@@ -20,6 +20,13 @@ const workflowColumns = (t: string): string =>
    to_char(${t}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || ${t}.id AS cursor`;
 const WORKFLOW_COLUMNS = workflowColumns('workflows');
 
+/** A workflow row with its steps, read by one statement: one snapshot, so never an old row with new steps. */
+const WORKFLOW_WITH_STEPS = `SELECT ${workflowColumns('w')},
+    (SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'position', s.position, 'name', s.name, 'kind', s.kind, 'config', s.config) ORDER BY s.position), '[]'::jsonb)
+       FROM workflow_steps s WHERE s.user_id = w.user_id AND s.workflow_id = w.id) AS steps
+   FROM workflows w
+  WHERE w.user_id = $1 AND w.id = $2`;
+
 const toWorkflow = (row: WorkflowRow, steps: Step[]): Workflow => ({
   id: row.id,
   name: row.name,
@@ -32,13 +39,12 @@ const toWorkflow = (row: WorkflowRow, steps: Step[]): Workflow => ({
   steps,
 });
 
-/** Opaque keyset cursor: the last row's creation time (microseconds kept) and id. */
-export const encodeCursor = (raw: string): string => Buffer.from(raw, 'utf8').toString('base64url');
-
-export function decodeCursor(cursor: string): { createdAt: string; id: string } | null {
-  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f-]{36})$/.exec(raw);
-  return match ? { createdAt: match[1]!, id: match[2]! } : null;
+/** A step append that would take a workflow past {@link MAX_STEPS}. */
+export class TooManyStepsError extends Error {
+  constructor(readonly workflowId: string) {
+    super(`workflow ${workflowId} already has ${MAX_STEPS} steps, the most a workflow may have`);
+    this.name = 'TooManyStepsError';
+  }
 }
 
 /**
@@ -75,14 +81,18 @@ export class WorkflowRepository {
     return toWorkflow(rows[0]!, steps);
   }
 
-  async get(userId: string, id: string, client: Pool | PoolClient = this.pool): Promise<Workflow | null> {
-    const { rows } = await client.query<WorkflowRow>(`SELECT ${WORKFLOW_COLUMNS} FROM workflows WHERE user_id = $1 AND id = $2`, [userId, id]);
-    if (rows.length === 0) return null;
-    const steps = await client.query<Step>(
-      `SELECT id, position, name, kind, config FROM workflow_steps WHERE user_id = $1 AND workflow_id = $2 ORDER BY position`,
+  /**
+   * One workflow with its steps, or null. `forUpdate` (inside a transaction)
+   * also locks the workflow row until the commit, so a concurrent write or
+   * delete waits and then sees this one's outcome.
+   */
+  async get(userId: string, id: string, client: Pool | PoolClient = this.pool, options: { forUpdate?: boolean } = {}): Promise<Workflow | null> {
+    const { rows } = await client.query<WorkflowRow & { steps: Step[] }>(
+      options.forUpdate ? `${WORKFLOW_WITH_STEPS} FOR UPDATE OF w` : WORKFLOW_WITH_STEPS,
       [userId, id],
     );
-    return toWorkflow(rows[0]!, steps.rows);
+    if (rows.length === 0) return null;
+    return toWorkflow(rows[0]!, rows[0]!.steps);
   }
 
   /** Newest first; `after` is a decoded cursor from the previous page. */
@@ -107,7 +117,7 @@ export class WorkflowRepository {
       const { steps: _steps, ...summary } = toWorkflow(row, []);
       return { ...summary, stepCount: row.step_count };
     });
-    const nextCursor = rows.length > limit ? encodeCursor(page[page.length - 1]!.cursor) : null;
+    const nextCursor = rows.length > limit ? encodeKeysetCursor(page[page.length - 1]!.cursor) : null;
     return { items, nextCursor };
   }
 
@@ -140,10 +150,11 @@ export class WorkflowRepository {
     // Locks the workflow row so concurrent appends get distinct positions.
     const { rows } = await client.query(`SELECT 1 FROM workflows WHERE user_id = $1 AND id = $2 FOR UPDATE`, [userId, workflowId]);
     if (rows.length === 0) return null;
-    const next = await client.query<{ position: number }>(
-      `SELECT coalesce(max(position) + 1, 0)::int AS position FROM workflow_steps WHERE user_id = $1 AND workflow_id = $2`,
+    const next = await client.query<{ position: number; count: number }>(
+      `SELECT coalesce(max(position) + 1, 0)::int AS position, count(*)::int AS count FROM workflow_steps WHERE user_id = $1 AND workflow_id = $2`,
       [userId, workflowId],
     );
+    if (next.rows[0]!.count >= MAX_STEPS) throw new TooManyStepsError(workflowId);
     await this.insertSteps(client, userId, workflowId, next.rows[0]!.position, [step]);
     await client.query(`UPDATE workflows SET version = version + 1, updated_at = now() WHERE user_id = $1 AND id = $2`, [userId, workflowId]);
     return this.get(userId, workflowId, client);

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { forwardedUserId, HttpError, isPrivateHost, parseInput, z, type PgPoolClient } from '@noa/kit';
+import { decodeKeysetCursor, forwardedUserId, HttpError, isPrivateHost, parseInput, z, type PgPoolClient } from '@noa/kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WorkflowCache } from './cache';
 import type { JobOutbox } from './outbox';
 import { addStepBody, createWorkflowBody, listQuery, updateWorkflowBody, type Workflow } from './model';
-import { decodeCursor, type WorkflowRepository } from './repository';
+import { TooManyStepsError, type WorkflowRepository } from './repository';
 import { jobsFor, type WorkflowEvent } from './triggers';
 
 /** Publishes one message and resolves on the broker's confirm (the kit's `AmqpClient.publish`). */
@@ -29,10 +29,11 @@ export const IDEMPOTENCY_WINDOW_HOURS = 24;
 const badRequest = (message: string) => new HttpError(400, message);
 const notFound = () => new HttpError(404, 'workflow not found');
 
+/** A UUID path parameter, lower-cased: cache keys are built from it and must match the database's form. */
 function idParam(request: FastifyRequest, name = 'id'): string {
   const value = (request.params as Record<string, string>)[name];
   if (!uuid.safeParse(value).success) throw badRequest(`params.${name} (${value}) must be a UUID`);
-  return value!;
+  return value!.toLowerCase();
 }
 
 /** Canonical JSON (sorted keys) so the same body in another key order hashes alike. */
@@ -138,7 +139,7 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const query = parseInput(listQuery, request.query, 'query');
     let after = null;
     if (query.cursor !== undefined) {
-      after = decodeCursor(query.cursor);
+      after = decodeKeysetCursor(query.cursor);
       if (!after) throw badRequest(`query.cursor (${query.cursor}) is not a cursor returned by this API`);
     }
     return repository.list(userId, query.limit, after);
@@ -172,7 +173,9 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
       'workflow.deleted',
       userId,
       async (client) => {
-        const existing = await repository.get(userId, id, client);
+        // Locked until the commit: a concurrent delete waits and then finds nothing (404, no second
+        // workflow.deleted job), and a concurrent update cannot change what the delete's jobs carry.
+        const existing = await repository.get(userId, id, client, { forUpdate: true });
         if (existing) await repository.delete(client, userId, id);
         return existing;
       },
@@ -193,7 +196,13 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const userId = forwardedUserId(request);
     const id = idParam(request);
     const step = parseInput(addStepBody, request.body, 'body');
-    const workflow = await writeWithJobs('workflow.updated', userId, (client) => repository.addStep(client, userId, id, step), () => cache.invalidate(userId, id));
+    let workflow;
+    try {
+      workflow = await writeWithJobs('workflow.updated', userId, (client) => repository.addStep(client, userId, id, step), () => cache.invalidate(userId, id));
+    } catch (err) {
+      if (err instanceof TooManyStepsError) throw new HttpError(409, err.message, { code: 'too_many_steps' });
+      throw err;
+    }
     if (!workflow) throw notFound();
     return reply.code(201).send(workflow.steps.at(-1));
   });

@@ -21,4 +21,13 @@ describe('workflows configuration', () => {
       (err: Error) => err instanceof ConfigError && /WEBHOOK_ALLOW_PRIVATE_NETWORKS/.test(err.message) && /maybe/.test(err.message),
     );
   });
+
+  it('keeps the publish timeout below the 15 s the writing request owns its outbox rows', () => {
+    assert.equal(loadEnv(workflowsEnv, required).JOB_PUBLISH_TIMEOUT_MS, 3000);
+    assert.equal(loadEnv(workflowsEnv, { ...required, JOB_PUBLISH_TIMEOUT_MS: '10000' }).JOB_PUBLISH_TIMEOUT_MS, 10_000);
+    assert.throws(
+      () => loadEnv(workflowsEnv, { ...required, JOB_PUBLISH_TIMEOUT_MS: '20000' }),
+      (err: Error) => err instanceof ConfigError && err.message.includes('JOB_PUBLISH_TIMEOUT_MS: Too big: expected number to be <=10000 (got "20000")'),
+    );
+  });
 });

@@ -307,6 +307,83 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     assert.match(emptyPatch.json().message, /must change at least one field/);
   });
 
+  it('answers 400 naming the field for text PostgreSQL cannot store, on create, update and step append, storing nothing', async () => {
+    const nulName = await create(alice, { name: 'nul\u0000name' });
+    assert.equal(nulName.statusCode, 400);
+    assert.equal(nulName.json().message, 'body.name: must not contain NUL (U+0000) characters or unpaired UTF-16 surrogates');
+    const loneSurrogate = await app.inject({
+      method: 'POST', url: '/api/workflows', headers: as(alice, { 'content-type': 'application/json' }),
+      payload: '{"name":"ok","steps":[{"name":"s","kind":"http","config":{"note":"half \\ud83d"}}]}',
+    });
+    assert.equal(loneSurrogate.statusCode, 400);
+    assert.match(loneSurrogate.json().message, /^body\.steps\.0\.config\.note: must not contain NUL/);
+    const wf = (await create(alice, { name: 'clean' })).json();
+    const patch = await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { description: 'x\u0000' } });
+    assert.equal(patch.statusCode, 400);
+    assert.match(patch.json().message, /^body\.description: /);
+    const step = await app.inject({ method: 'POST', url: `/api/workflows/${wf.id}/steps`, headers: as(alice), payload: { name: 's', kind: 'http', config: { ['k\u0000']: 1 } } });
+    assert.equal(step.statusCode, 400);
+    assert.match(step.json().message, /^body\.config \(key "k\\u0000"\): /);
+    const stored = (await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).json();
+    assert.equal(stored.version, 1);
+    assert.deepEqual(stored.steps, []);
+  });
+
+  it('answers 400 for a tampered cursor (impossible date, year 0, not a UUID), never a failed cast', async () => {
+    const id = randomUUID();
+    const tampered = [`2024-13-45T00:00:00.000000Z|${id}`, `0000-01-01T00:00:00.000000Z|${id}`, `2026-01-01T00:00:00.000000Z|${'-'.repeat(36)}`, `2026-02-30T00:00:00.000000Z|${id}`];
+    for (const raw of tampered) {
+      const cursor = Buffer.from(raw, 'utf8').toString('base64url');
+      const res = await app.inject({ method: 'GET', url: `/api/workflows?cursor=${cursor}`, headers: as(alice) });
+      assert.equal(res.statusCode, 400, raw);
+      assert.equal(res.json().message, `query.cursor (${cursor}) is not a cursor returned by this API`);
+    }
+    const valid = Buffer.from(`2026-01-01T00:00:00.123456Z|${id}`, 'utf8').toString('base64url');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows?cursor=${valid}`, headers: as(alice) })).statusCode, 200);
+  });
+
+  it('treats an upper-case id as the same workflow: an update or delete through it drops the cached entry', async () => {
+    const wf = (await create(alice, { name: 'v1' })).json();
+    const upper = wf.id.toUpperCase();
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).headers['x-cache'], 'miss');
+    const patched = await app.inject({ method: 'PATCH', url: `/api/workflows/${upper}`, headers: as(alice), payload: { name: 'v2' } });
+    assert.equal(patched.statusCode, 200);
+    const read = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+    assert.equal(read.json().name, 'v2');
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/workflows/${upper}`, headers: as(alice) })).statusCode, 204);
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 404);
+    // The caller's id too: an upper-case x-user-id is the same user, with the same cache keys.
+    const mine = (await create(alice, { name: 'mine' })).json();
+    await app.inject({ method: 'GET', url: `/api/workflows/${mine.id}`, headers: as(alice) });
+    await app.inject({ method: 'PATCH', url: `/api/workflows/${mine.id}`, headers: as(alice.toUpperCase()), payload: { name: 'renamed' } });
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${mine.id}`, headers: as(alice) })).json().name, 'renamed');
+  });
+
+  it('runs two concurrent deletes of one workflow into one 204, one 404 and one set of workflow.deleted jobs', async () => {
+    published.length = 0;
+    const wf = (await create(alice, { name: 'twice', webhookUrl: 'https://hooks.example.com/d' })).json();
+    await waitForPublished(2);
+    published.length = 0;
+    const statuses = (await Promise.all([1, 2].map(() => app.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}`, headers: as(alice) })))).map((r) => r.statusCode);
+    assert.deepEqual(statuses.sort(), [204, 404]);
+    await waitForPublished(2);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(published.map((p) => `${p.routingKey} ${p.body.payload.event}`).sort(), ['analytics workflow.deleted', 'webhook workflow.deleted']);
+  });
+
+  it('refuses to append a step past the 100-step limit with 409, as create and update do with 400', async () => {
+    const full = (await create(alice, { name: 'full', steps: Array.from({ length: 100 }, (_, i) => ({ name: `s${i}`, kind: 'http' })) })).json();
+    assert.equal(full.steps.length, 100);
+    const extra = await app.inject({ method: 'POST', url: `/api/workflows/${full.id}/steps`, headers: as(alice), payload: { name: 'one more', kind: 'http' } });
+    assert.equal(extra.statusCode, 409);
+    assert.equal(extra.json().message, `workflow ${full.id} already has 100 steps, the most a workflow may have`);
+    assert.equal(extra.json().code, 'too_many_steps');
+    const steps = await pool.query('SELECT count(*)::int AS n FROM workflow_steps WHERE workflow_id = $1', [full.id]);
+    assert.equal(steps.rows[0].n, 100);
+    const tooMany = await create(alice, { name: 'over', steps: Array.from({ length: 101 }, (_, i) => ({ name: `s${i}`, kind: 'http' })) });
+    assert.equal(tooMany.statusCode, 400);
+  });
+
   it('refuses a request without a valid x-user-id with 401', async () => {
     const none = await app.inject({ method: 'GET', url: '/api/workflows' });
     assert.equal(none.statusCode, 401);
