@@ -329,6 +329,16 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
   );
   app.post("/api/auth/login", { onRequest: rateLimit }, (request, reply) => {
     const account = loginAccount(request.body);
+    // Every attempt must count against its account: a body without one (an array, a number, no
+    // email at all) could otherwise try passwords counted by address only.
+    if (account === undefined) {
+      return reply.code(400).send({
+        statusCode: 400,
+        error: "Bad Request",
+        message: "body.email: a login needs a JSON body whose email is a non-empty string",
+        requestId: request.id,
+      });
+    }
     return forwardCounted(request, reply, users, () => policy.attemptLogin(request.clientIp, account),
       (status) => policy.finishLogin(request.clientIp, account, loginOutcome(status)));
   });

@@ -222,10 +222,21 @@ export class RateLimitPolicy {
       this.authByIp.consume(ip),
       account === undefined ? undefined : this.authByAccount.consume(accountKey(account)),
     ]);
-    if (byIp.limited) return deny("auth-ip", byIp);
-    if (byAccount?.limited) return deny("auth-account", byAccount);
+    // An attempt one limit refuses never reaches users, so the other limit gets its point back:
+    // else an address already over its own limit could still lock any account (5 tries each), and
+    // tries against a locked account would use up the address's budget for everyone behind it.
+    const accountKeyed = account === undefined ? undefined : accountKey(account);
+    if (byIp.limited) {
+      if (accountKeyed !== undefined && !byAccount?.limited) await this.authByAccount.reward(accountKeyed);
+      return deny("auth-ip", byIp);
+    }
+    if (byAccount?.limited) {
+      await this.authByIp.reward(ip);
+      return deny("auth-account", byAccount);
+    }
     const strict = this.scaled(this.settings.strictAuthPoints, byIp);
     if (byIp.consumed > strict && (await this.isOffender(ip))) {
+      if (accountKeyed !== undefined) await this.authByAccount.reward(accountKeyed);
       return deny("auth-strict", { ...byIp, limit: strict, remaining: 0 });
     }
     const tighter = byAccount && byAccount.remaining < byIp.remaining ? byAccount : byIp;

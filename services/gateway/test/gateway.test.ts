@@ -307,6 +307,20 @@ describe("gateway rate limits over HTTP", () => {
       await gw.close();
     }
   });
+
+  it("answers 400 for a login whose email is not a string, so no attempt escapes the per-account limit", async () => {
+    const gw = await startGateway();
+    try {
+      for (const body of [{ email: ["victim@example.com"], password: "guess" }, { email: 7, password: "guess" }, { password: "guess" }, ["victim@example.com"]]) {
+        const res = await send(gw.url, "POST", "/api/auth/login", { headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+        assert.equal(res.status, 400, JSON.stringify(body));
+        assert.equal(res.json.message, "body.email: a login needs a JSON body whose email is a non-empty string");
+      }
+      assert.equal(gw.users.seen.filter((r) => r.url === "/api/auth/login").length, 0, "none reached users");
+    } finally {
+      await gw.close();
+    }
+  });
 });
 
 describe("gateway circuit breaker over HTTP", () => {

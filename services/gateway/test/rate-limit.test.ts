@@ -196,6 +196,30 @@ describe("rate limits on the shared Redis Cluster", function () {
     assert.equal(blocked.rejectedBy, "auth-account");
   });
 
+  it("charges an account nothing for attempts its address limit refused, and an address nothing for a locked account", async () => {
+    const policy = new RateLimitPolicy(settings(), await client(), () => {});
+    // An address that used up its 5 attempts keeps trying other accounts: refused, and those accounts keep every attempt.
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await policy.attemptLogin("198.51.100.9", `first${i}@example.com`)).allowed, true);
+      await policy.finishLogin("198.51.100.9", `first${i}@example.com`, "failed");
+    }
+    for (let round = 0; round < 10; round++) {
+      const refused = await policy.attemptLogin("198.51.100.9", "victim@example.com");
+      assert.equal(refused.rejectedBy, "auth-ip");
+    }
+    for (let i = 0; i < 5; i++) {
+      const own = await policy.attemptLogin(`203.0.113.${10 + i}`, "victim@example.com");
+      assert.equal(own.allowed, true, `the victim's attempt ${i + 1} from its own address`);
+      await policy.finishLogin(`203.0.113.${10 + i}`, "victim@example.com", "failed");
+    }
+    // A locked account: attempts against it from an office address leave that address its budget.
+    assert.equal((await policy.attemptLogin("198.51.100.20", "victim@example.com")).rejectedBy, "auth-account");
+    assert.equal((await policy.attemptLogin("198.51.100.20", "victim@example.com")).rejectedBy, "auth-account");
+    const colleague = await policy.attemptLogin("198.51.100.20", "colleague@example.com");
+    assert.equal(colleague.allowed, true);
+    assert.equal(colleague.remaining, 4, "the two refused attempts cost the address nothing");
+  });
+
   it("does not count a login the users service could not judge", async () => {
     const policy = new RateLimitPolicy(settings(), await client(), () => {});
     for (let i = 0; i < 8; i++) {

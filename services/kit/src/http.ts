@@ -142,6 +142,9 @@ export function createHttpServer(args: HttpServerArgs): FastifyInstance {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     bodyLimit: args.bodyLimit ?? 1_048_576,
+    // No type coercion in JSON schema validation: fastify's default turns ["a@b.c"] into "a@b.c",
+    // so a body the gateway saw as having no email would log in as that account.
+    ajv: { customOptions: { coerceTypes: false } },
     requestTimeout: args.requestTimeoutMs ?? 30_000,
     trustProxy: args.trustProxy ?? false,
     // During shutdown, keep-alive connections get 503 + Connection: close for

@@ -162,6 +162,15 @@ describe('users service', function () {
       assert.equal(decode(res.json().accessToken).sub, userId);
     });
 
+    it('does not coerce types: an email sent as an array (or a number) is a 400, never a login as that account', async () => {
+      const array = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: [address], password: 'the-right-password' } });
+      assert.equal(array.statusCode, 400);
+      assert.equal(array.json().message, 'body/email must be string');
+      const number = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: address, password: 12345678 } });
+      assert.equal(number.statusCode, 400);
+      assert.equal(number.json().message, 'body/password must be string');
+    });
+
     it('answers 401 with the same message for a wrong password and an unknown email', async () => {
       const wrong = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: address, password: 'the-wrong-password' } });
       const unknown = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: `nobody.${n}@example.com`, password: 'the-right-password' } });
