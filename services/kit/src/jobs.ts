@@ -22,8 +22,12 @@ export const delayQueue = (delayMs: number): string => `jobs.delay.${delayMs}`;
 /**
  * Broker-side cap on deliveries of one message (quorum `x-delivery-limit`):
  * a job that crashes its worker every time is dead-lettered instead of
- * looping. The worker counts retries itself, so this fires only on crash
- * loops. A constant, not a setting: every declarer must pass the same value.
+ * looping. The worker counts retries itself (a retry is a new message), so
+ * what this counts is returns to the queue: a worker crash, and also every
+ * channel or connection loss while the message sat unacked in a worker's
+ * prefetch, started or not. Ten such losses within one message's stay
+ * dead-letter it as `broker:delivery_limit` (replayable). A constant, not a
+ * setting: every declarer must pass the same value.
  */
 export const JOB_DELIVERY_LIMIT = 10;
 

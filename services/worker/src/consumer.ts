@@ -1,6 +1,7 @@
-import { once } from 'node:events';
-import { assertJobTopology, DEAD_LETTER_EXCHANGE, delayQueue, jobQueue, type Logger, type PgPool, type PgPoolClient } from '@noa/kit';
+import { assertJobTopology, DEAD_LETTER_EXCHANGE, delayQueue, findUnstorableText, jobQueue, UNSTORABLE_TEXT_RULE, type Logger, type PgPool, type PgPoolClient } from '@noa/kit';
 import type { ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
+import { DatabaseSlots } from './database-slots';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from './dependency-errors';
 import { PermanentJobError, type JobHandler } from './handlers/handler';
 import { parseEnvelope, PoisonMessageError, type Job } from './jobs';
 import type { WorkerMetrics } from './metrics';
@@ -8,6 +9,9 @@ import { decideOnFailure, retryDelays, type RetryPolicy } from './retry';
 
 /** Header carrying the 1-based attempt number; absent on a first delivery. */
 export const ATTEMPT_HEADER = 'x-attempt';
+
+/** Header counting how often a job was put back because PostgreSQL was unavailable (no attempt spent). */
+export const DEFERRALS_HEADER = 'x-deferrals';
 
 export interface JobConsumerOptions {
   /** Opens a fresh confirm channel (called again after the channel is lost). */
@@ -28,6 +32,11 @@ export interface JobConsumerOptions {
   readonly types?: readonly string[];
   /** Delay before reopening a lost channel, in ms. Default 1000. */
   readonly reconnectDelayMs?: number;
+  /**
+   * Jobs that may hold a database connection at once (see DatabaseSlots).
+   * Default: the pool's size minus one, so readiness always finds a connection.
+   */
+  readonly databaseSlots?: number;
 }
 
 type Outcome = 'processed' | 'duplicate';
@@ -48,8 +57,10 @@ export class JobConsumer {
   private stopping = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private starting: Promise<void> | null = null;
+  private readonly slots: DatabaseSlots;
 
   constructor(private readonly options: JobConsumerOptions) {
+    this.slots = new DatabaseSlots(options.databaseSlots ?? Math.max(1, (options.pool.options.max ?? 10) - 1));
     this.handlers = new Map(options.handlers.map((h) => [h.type, h]));
     this.types = options.types ?? options.handlers.map((h) => h.type);
     const missing = this.types.filter((t) => !this.handlers.has(t));
@@ -185,6 +196,11 @@ export class JobConsumer {
     if (!handler) {
       return this.deadLetter(channel, queue, msg, queueType, 'unknown-type', new PoisonMessageError(`no handler for envelope.type (${envelope.type})`));
     }
+    // Text PostgreSQL cannot store would fail every attempt (after any outside effect, such as a webhook POST).
+    const unstorable = findUnstorableText(envelope.payload, 'payload');
+    if (unstorable !== undefined) {
+      return this.deadLetter(channel, queue, msg, queueType, 'invalid-payload', new PoisonMessageError(`${unstorable}: ${UNSTORABLE_TEXT_RULE}`));
+    }
     const payload = handler.payload.safeParse(envelope.payload);
     if (!payload.success) {
       const issue = payload.error.issues[0]!;
@@ -201,6 +217,7 @@ export class JobConsumer {
     } catch (err) {
       stopTimer({ outcome: 'failed' });
       if (this.abort.signal.aborted) return; // left unacked on purpose: redelivered elsewhere
+      if (isDatabaseUnavailable(err)) return this.defer(channel, queue, msg, job, log, err);
       metrics.failed.inc({ type: job.type });
       const decision = decideOnFailure(retry, attempt, err instanceof PermanentJobError);
       if (decision.action === 'dead-letter') {
@@ -237,7 +254,15 @@ export class JobConsumer {
       await handler.handle(job, { db: null, log, signal });
       return 'processed';
     }
-    const client: PgPoolClient = await this.options.pool.connect();
+    const release = await this.slots.acquire(signal);
+    let client: PgPoolClient;
+    try {
+      client = await this.options.pool.connect();
+    } catch (err) {
+      release();
+      // With a slot held, the pool has a connection for this job unless the database cannot be reached.
+      throw new DatabaseUnavailableError(err);
+    }
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -258,6 +283,38 @@ export class JobConsumer {
       throw err;
     } finally {
       client.release(broken);
+      release();
+    }
+  }
+
+  /**
+   * Puts a job back for later without spending an attempt: PostgreSQL was
+   * unavailable, which says nothing about the job. It goes through the
+   * delay queues (longer each time it is deferred, up to the longest retry
+   * delay), so the queue is not spun while the database is away.
+   */
+  private async defer(channel: ConfirmChannel, queue: string, msg: ConsumeMessage, job: Job<unknown>, log: Logger, err: unknown): Promise<void> {
+    const deferrals = deferralsOf(msg);
+    const delays = retryDelays(this.options.retry);
+    this.options.metrics.deferred.inc({ type: job.type });
+    if (delays.length === 0) {
+      // No delay queues (a policy of one attempt): wait here, then requeue.
+      log.warn({ err, deferrals: deferrals + 1 }, 'PostgreSQL unavailable; requeueing the job after a pause (no attempt spent)');
+      await new Promise((resolve) => setTimeout(resolve, this.options.reconnectDelayMs ?? 1000));
+      safely(() => channel.nack(msg, false, true));
+      return;
+    }
+    const delayMs = delays[Math.min(deferrals, delays.length - 1)]!;
+    log.warn({ err, deferrals: deferrals + 1, delayMs }, 'PostgreSQL unavailable; putting the job back for later (no attempt spent)');
+    try {
+      await publishConfirmed(channel, delayQueue(delayMs), queue, msg.content, {
+        ...carriedProperties(msg),
+        headers: { ...carriedHeaders(msg), [ATTEMPT_HEADER]: job.attempt, [DEFERRALS_HEADER]: deferrals + 1, 'x-last-error': errorText(err) },
+      });
+      safely(() => channel.ack(msg));
+    } catch (publishErr) {
+      log.error({ err: publishErr }, 'could not put the job back for later; requeueing');
+      safely(() => channel.nack(msg, false, true));
     }
   }
 
@@ -265,7 +322,8 @@ export class JobConsumer {
     const { logger, metrics } = this.options;
     logger.error({ err, queue, reason, messageId: msg.properties.messageId }, 'dead-lettering job');
     try {
-      await publishConfirmed(channel, DEAD_LETTER_EXCHANGE, msg.fields.routingKey, msg.content, {
+      // Routed by job type (a retried job arrives with its queue's name as routing key): replay reads it back.
+      await publishConfirmed(channel, DEAD_LETTER_EXCHANGE, type, msg.content, {
         ...carriedProperties(msg),
         headers: { ...carriedHeaders(msg), [ATTEMPT_HEADER]: attemptOf(msg), 'x-dead-reason': reason, 'x-last-error': errorText(err), 'x-original-queue': queue },
       });
@@ -277,6 +335,11 @@ export class JobConsumer {
     }
     metrics.deadLettered.inc({ type, reason });
   }
+}
+
+function deferralsOf(msg: ConsumeMessage): number {
+  const value = Number(msg.properties.headers?.[DEFERRALS_HEADER]);
+  return Number.isInteger(value) && value >= 0 ? value : 0;
 }
 
 export function attemptOf(msg: ConsumeMessage): number {
@@ -302,14 +365,34 @@ export function carriedHeaders(msg: Message): Record<string, unknown> {
   return headers;
 }
 
-/** Publishes and resolves on the broker's confirm, waiting for `drain` when the socket buffer is full. */
+/**
+ * Publishes and resolves on the broker's confirm, waiting for `drain` when
+ * the socket buffer is full. Rejects when the channel closes first (amqplib
+ * then emits no `drain`, and rejects the confirm, which must not go unhandled).
+ */
 export async function publishConfirmed(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
   let flushed = true;
   const confirmed = new Promise<void>((resolve, reject) => {
     flushed = channel.publish(exchange, routingKey, content, options, (err) => (err ? reject(err instanceof Error ? err : new Error('publish nacked by the broker')) : resolve()));
   });
-  if (!flushed) await once(channel, 'drain');
+  confirmed.catch(() => undefined); // awaited below; handled here in case the drain wait throws first
+  if (!flushed) await drainedOrClosed(channel);
   await confirmed;
+}
+
+function drainedOrClosed(channel: ConfirmChannel): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      channel.off('drain', onDrain);
+      channel.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('channel closed before its buffer drained'));
+    channel.on('drain', onDrain);
+    channel.on('close', onClose);
+  });
 }
 
 /** Acks on a channel that has since closed throw; the broker redelivers those messages anyway. */

@@ -1,5 +1,5 @@
 import type { ConfirmChannel, GetMessage } from 'amqplib';
-import { DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, JOB_TYPES, JOBS_EXCHANGE } from '@noa/kit';
+import { DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, jobQueue, JOB_TYPES, JOBS_EXCHANGE } from '@noa/kit';
 import { ATTEMPT_HEADER, carriedHeaders, carriedProperties, publishConfirmed } from './consumer';
 
 /**
@@ -55,6 +55,20 @@ export function deadReason(msg: GetMessage): string {
   return death?.reason ? `broker:${death.reason}` : 'unknown';
 }
 
+/**
+ * The job type of a dead letter: the queue it died on (`x-original-queue`,
+ * or the broker's `x-death` when the queue dead-lettered it itself), else its
+ * routing key. Either may carry the queue's name (`jobs.<type>`): a retried
+ * job comes back to its queue under that key.
+ */
+export function deadJobType(msg: GetMessage): string {
+  const headers = msg.properties.headers ?? {};
+  const death = (headers['x-death'] as { queue?: unknown }[] | undefined)?.[0];
+  const queue = headers['x-original-queue'] ?? death?.queue;
+  const source = typeof queue === 'string' && queue.startsWith(jobQueue('')) ? queue : msg.fields.routingKey;
+  return source.startsWith(jobQueue('')) ? source.slice(jobQueue('').length) : source;
+}
+
 /** Checks the CLI's filters: every type must be a job type. */
 export function validateReplayOptions(options: ReplayOptions): string[] {
   const problems: string[] = [];
@@ -87,7 +101,7 @@ export async function replayDeadLetters(channel: ConfirmChannel, options: Replay
     const msg = await channel.get(DEAD_LETTER_QUEUE, { noAck: false });
     if (msg === false) break;
     summary.examined += 1;
-    const type = msg.fields.routingKey;
+    const type = deadJobType(msg);
     const reason = deadReason(msg);
     const keep = reasonToKeep(type, reason, options);
     if (keep === undefined) {

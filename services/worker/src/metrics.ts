@@ -8,6 +8,7 @@ export interface WorkerMetrics {
   readonly duplicates: Counter<'type'>;
   readonly failed: Counter<'type'>;
   readonly retried: Counter<'type'>;
+  readonly deferred: Counter<'type'>;
   readonly deadLettered: Counter<'type' | 'reason'>;
   readonly duration: Histogram<'type' | 'outcome'>;
   readonly inFlight: Gauge;
@@ -26,6 +27,12 @@ export function createWorkerMetrics(registry: Registry, readDepths: () => Promis
     }),
     failed: new Counter({ name: 'worker_jobs_failed_total', help: 'Job attempts that failed', labelNames: ['type'], registers }),
     retried: new Counter({ name: 'worker_jobs_retried_total', help: 'Failed jobs scheduled for another attempt', labelNames: ['type'], registers }),
+    deferred: new Counter({
+      name: 'worker_jobs_deferred_total',
+      help: 'Jobs put back for later without spending an attempt because PostgreSQL was unavailable',
+      labelNames: ['type'],
+      registers,
+    }),
     deadLettered: new Counter({
       name: 'worker_jobs_dead_lettered_total',
       help: 'Jobs sent to the dead-letter queue, by reason (poison, unknown-type, invalid-payload, permanent, exhausted)',
