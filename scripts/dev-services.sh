@@ -16,6 +16,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# `node --import tsx` resolves tsx from the working directory: run from the repository wherever called from.
+cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 NODE="$ROOT/node_modules/.bin/node"
 [ -x "$NODE" ] || NODE="$(command -v node)"

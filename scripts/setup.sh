@@ -43,7 +43,7 @@ if ! port_open 5432; then
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start
   wait_for_port 5432 PostgreSQL 30
 fi
-if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; then
+if ! psql -w -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; then
   version=$(ls /etc/postgresql | sort -V | tail -1)
   hba="/etc/postgresql/$version/main/pg_hba.conf"
   log "allowing passwordless loopback connections for the test user in $hba (a development/CI machine only)"
@@ -55,7 +55,7 @@ fi
 if ! port_open 6379; then
   log "starting Redis"
   $SUDO mkdir -p /var/lib/redis /var/log/redis
-  $SUDO redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+  $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/noa.log
   wait_for_port 6379 Redis 15
 fi
