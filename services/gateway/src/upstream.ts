@@ -25,7 +25,7 @@ export interface UpstreamOptions {
   connections?: number;
   /** Bodies up to this many bytes, with a Content-Length, are buffered whole; others stream (default 64 KiB). */
   bufferLimitBytes?: number;
-  /** Failure percentage within the rolling window that opens the breaker (default 50). */
+  /** Failure percentage within the rolling window at which the breaker opens (default 50: half failing opens it). */
   errorThresholdPercentage?: number;
   /** Requests within the rolling window before the breaker may open (default 20). */
   volumeThreshold?: number;
@@ -98,7 +98,9 @@ export class Upstream {
         name: options.name,
         // undici's own headers/body timeouts abort the request; a second timer here would only duplicate them.
         timeout: false,
-        errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+        // opossum opens when the failure share is strictly above its threshold; ours opens at it
+        // (50 %: half the requests failing), and 100 must be reachable.
+        errorThresholdPercentage: (options.errorThresholdPercentage ?? 50) - 0.001,
         volumeThreshold: options.volumeThreshold ?? 20,
         rollingCountTimeout: options.rollingWindowMs ?? 10_000,
         resetTimeout: this.resetTimeoutMs,

@@ -44,6 +44,22 @@ describe("Upstream circuit breaker", () => {
     assert.deepEqual(failure, { status: 503, reason: "circuit_open", message: "users is failing; retry after the circuit resets" });
   });
 
+  it("opens at the threshold, not only above it: 2 failures in 4 at 50 %, and 100 % can be reached", async () => {
+    assert.deepEqual(await get(), { status: 200 });
+    assert.deepEqual(await get(), { status: 200 });
+    fake.mode = "fail";
+    assert.deepEqual(await get(), { status: 500 });
+    assert.deepEqual(await get(), { status: 500 });
+    assert.equal(upstream.state, "open", "2 of 4 failed: 50 %, the threshold");
+    const strict = new Upstream({ name: "users", url: fake.url, timeoutMs: 300, volumeThreshold: 3, errorThresholdPercentage: 100, resetTimeoutMs: 400, logger });
+    try {
+      for (let i = 0; i < 3; i++) await strict.send({ method: "GET", path: "/api/users/me", headers: {} }).then((r) => (!isFailure(r) && !Buffer.isBuffer(r.body) ? r.body.resume() : undefined));
+      assert.equal(strict.state, "open", "every request failed: 100 %");
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("half-opens after the reset timeout and closes when the trial request succeeds", async () => {
     fake.mode = "fail";
     for (let i = 0; i < 4; i++) await get();
