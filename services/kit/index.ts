@@ -33,7 +33,7 @@ export {
   type RedisArgs,
   type RedisClient,
 } from './src/redis.js';
-export { fillCache, invalidateCache, writeMarkerKey, CACHE_WRITE_MARKER_MS } from './src/cache.js';
+export { cacheGenerationKey, fillCache, invalidateCache, readCacheTicket, CACHE_GENERATION_TTL_MS, type CacheTicket } from './src/cache.js';
 export { isPrivateAddress, isPrivateHost } from './src/targets.js';
 export { createAmqp, withHeartbeat, type AmqpArgs, type AmqpClient, type AmqpSetup } from './src/amqp.js';
 export { createHttpServer, HttpError, type HealthCheck, type HttpServerArgs, type ErrorBody } from './src/http.js';

@@ -8,30 +8,39 @@ import type { RedisClient } from './redis.js';
  * the reader stores the row it read, which is the old one. That stale entry
  * is then served until its TTL (minutes), on every replica.
  *
- * Here the writer's invalidation also leaves a short-lived marker next to the
- * entry (`<key>:written`), and a reader's fill is a script that stores
- * nothing while the marker exists. Both are one round trip, atomic on the
- * entry's node. For the marker's lifetime (default
- * {@link CACHE_WRITE_MARKER_MS}) reads of that entry go to the database; a
- * reader would have to take longer than that between its database read and
- * its fill to put a stale row back, and then the TTL still bounds it.
+ * Here every entry has a generation next to it (`<key>:gen`), which each
+ * invalidation increments. A reader that missed takes a ticket (the current
+ * generation, {@link readCacheTicket}) *before* it reads the database, and
+ * its fill is a script that stores the value only if the generation is still
+ * the ticket's. A write that committed after the ticket was taken has moved
+ * the generation on, so that reader stores nothing, however long its read
+ * took (a slow pool, a slow query). A write that committed before the ticket
+ * is in what the reader read. Fill and invalidation are each one round trip,
+ * atomic on the entry's node; the ticket costs a round trip on misses only.
  *
- * Keys must carry a hash tag (`user:{42}:profile`) so the marker lands in
- * the entry's slot on a Redis Cluster.
+ * The generation outlives the last write by {@link CACHE_GENERATION_TTL_MS},
+ * far longer than any read may take (the kit's pool gives up after 5 s for a
+ * connection and 15 s per query). Keys must carry a hash tag
+ * (`user:{42}:profile`) so the generation lands in the entry's slot on a
+ * Redis Cluster.
  */
 
-/** How long reads of an entry are not cached after a write invalidated it (5 s). */
-export const CACHE_WRITE_MARKER_MS = 5_000;
+/** How long an entry's generation is kept after its last invalidation (1 hour). */
+export const CACHE_GENERATION_TTL_MS = 3_600_000;
+
+/** What a reader holds between its miss and its fill: the entry's generation then. */
+export type CacheTicket = string;
 
 const FILL_SCRIPT = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 `;
 
 const INVALIDATE_SCRIPT = `
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
 `;
 
@@ -39,13 +48,13 @@ const FILL = 'noaCacheFill';
 const INVALIDATE = 'noaCacheInvalidate';
 
 interface CacheCommands {
-  [FILL](key: string, marker: string, value: string, ttlSeconds: number): Promise<number>;
-  [INVALIDATE](key: string, marker: string, markerMs: number): Promise<number>;
+  [FILL](key: string, generation: string, value: string, ttlSeconds: number, ticket: string): Promise<number>;
+  [INVALIDATE](key: string, generation: string, generationTtlMs: number): Promise<number>;
 }
 
-/** The key of the marker an invalidation leaves next to `key`. */
-export function writeMarkerKey(key: string): string {
-  return `${key}:written`;
+/** The key of the generation kept next to `key`. */
+export function cacheGenerationKey(key: string): string {
+  return `${key}:gen`;
 }
 
 function commands(redis: RedisClient): CacheCommands {
@@ -57,22 +66,32 @@ function commands(redis: RedisClient): CacheCommands {
 
 function checkKey(key: string): void {
   if (!/\{[^{}]+\}/.test(key)) {
-    throw new Error(`cache key ${JSON.stringify(key)} has no {hash tag}: its write marker could land in another slot of the Redis Cluster`);
+    throw new Error(`cache key ${JSON.stringify(key)} has no {hash tag}: its generation could land in another slot of the Redis Cluster`);
   }
 }
 
 /**
- * Stores `value` under `key` for `ttlSeconds`, unless a write invalidated the
- * key within the marker's lifetime. Resolves true when stored. Redis errors
- * reject, as the client's commands do; callers treat the cache as optional.
+ * The ticket a reader takes after a miss and before it reads the database.
+ * Redis errors reject, as the client's commands do; a reader without a
+ * ticket simply does not fill.
  */
-export async function fillCache(redis: RedisClient, key: string, value: string, ttlSeconds: number): Promise<boolean> {
+export async function readCacheTicket(redis: RedisClient, key: string): Promise<CacheTicket> {
   checkKey(key);
-  return (await commands(redis)[FILL](key, writeMarkerKey(key), value, ttlSeconds)) === 1;
+  return (await redis.get(cacheGenerationKey(key))) ?? '0';
 }
 
-/** Deletes `key` and, for `markerMs`, keeps readers from filling it again (see the module comment). */
-export async function invalidateCache(redis: RedisClient, key: string, markerMs = CACHE_WRITE_MARKER_MS): Promise<void> {
+/**
+ * Stores `value` under `key` for `ttlSeconds`, unless a write invalidated the
+ * key since `ticket` was taken. Resolves true when stored. Redis errors
+ * reject; callers treat the cache as optional.
+ */
+export async function fillCache(redis: RedisClient, key: string, value: string, ttlSeconds: number, ticket: CacheTicket): Promise<boolean> {
   checkKey(key);
-  await commands(redis)[INVALIDATE](key, writeMarkerKey(key), markerMs);
+  return (await commands(redis)[FILL](key, cacheGenerationKey(key), value, ttlSeconds, ticket)) === 1;
+}
+
+/** Deletes `key` and moves its generation on, so no reader that started before can fill it (see the module comment). */
+export async function invalidateCache(redis: RedisClient, key: string): Promise<void> {
+  checkKey(key);
+  await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS);
 }

@@ -153,10 +153,12 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
   async function loadProfileJson(id: string): Promise<string> {
     const cached = await cache.getJson(id);
     if (cached !== undefined) return cached;
+    // Taken before the read: an update committed after it keeps this read out of the cache.
+    const ticket = await cache.ticket(id);
     const user = await repo.findById(id);
     if (!user) throw new HttpError(404, 'user not found');
     const profile = toProfile(user);
-    await cache.set(profile);
+    await cache.set(profile, ticket);
     return JSON.stringify(profile);
   }
 
@@ -243,8 +245,8 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       const user = await repo.updateProfile(id, request.body);
       if (!user) throw new HttpError(404, 'user not found');
       // Invalidate after the write commits. A reader that read the old row
-      // just before cannot cache it again: for a few seconds the invalidation
-      // keeps this profile's reads on PostgreSQL (kit invalidateCache).
+      // before cannot cache it any more: its ticket is from an older
+      // generation (kit readCacheTicket/fillCache/invalidateCache).
       await cache.invalidate(id);
       return toProfile(user);
     },

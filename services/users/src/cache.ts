@@ -1,4 +1,4 @@
-import { fillCache, invalidateCache, type Counter, type Logger, type RedisClient } from '@noa/kit';
+import { fillCache, invalidateCache, readCacheTicket, type CacheTicket, type Counter, type Logger, type RedisClient } from '@noa/kit';
 import type { Profile } from './repository.js';
 
 /** `user:{<id>}:profile` — hash-tagged so any future per-user keys share the user's slot. */
@@ -10,10 +10,11 @@ export function profileKey(userId: string): string {
  * Cache-aside for profiles in Redis Cluster. Redis is an optimisation here,
  * never a dependency: every Redis error is logged, counted and treated as a
  * miss (reads) or ignored (writes), so users keeps answering from PostgreSQL
- * during a Redis outage. An update's invalidation keeps a reader that read
- * the old row just before it from caching that row again (the kit's
- * `fillCache`/`invalidateCache`); the TTL bounds how long a missed
- * invalidation could serve a stale profile.
+ * during a Redis outage. A reader takes a ticket after its miss and before
+ * it reads PostgreSQL, and fills only if no update invalidated the profile
+ * since (the kit's `readCacheTicket`/`fillCache`/`invalidateCache`), so an
+ * old row is never cached after an update; the TTL bounds how long a missed
+ * invalidation (Redis unreachable at that moment) could serve a stale one.
  */
 export function createProfileCache(args: {
   redis: RedisClient;
@@ -51,9 +52,20 @@ export function createProfileCache(args: {
       lookups.inc({ result: 'hit' });
       return cached;
     },
-    async set(profile: Profile): Promise<void> {
+    /** The ticket to fill with later; undefined when Redis cannot be asked (then nothing is filled). */
+    async ticket(userId: string): Promise<CacheTicket | undefined> {
       try {
-        await fillCache(redis, profileKey(profile.id), JSON.stringify(profile), ttlSeconds);
+        return await readCacheTicket(redis, profileKey(userId));
+      } catch (err) {
+        logger.warn({ err: { message: (err as Error).message } }, 'profile cache ticket read failed; not caching this read');
+        return undefined;
+      }
+    },
+    /** Caches `profile` as read after `ticket` was taken, unless an update invalidated it since. */
+    async set(profile: Profile, ticket: CacheTicket | undefined): Promise<void> {
+      if (ticket === undefined) return;
+      try {
+        await fillCache(redis, profileKey(profile.id), JSON.stringify(profile), ttlSeconds, ticket);
       } catch (err) {
         logger.warn({ err: { message: (err as Error).message } }, 'profile cache write failed');
       }

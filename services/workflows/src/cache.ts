@@ -1,4 +1,4 @@
-import { fillCache, invalidateCache, type Counter, type Logger, type RedisClient } from '@noa/kit';
+import { fillCache, invalidateCache, readCacheTicket, type CacheTicket, type Counter, type Logger, type RedisClient } from '@noa/kit';
 import type { Workflow } from './model';
 
 /**
@@ -6,10 +6,11 @@ import type { Workflow } from './model';
  * invalidation on write). Keys carry the user id as a hash tag
  * (`wf:{<userId>}:<id>`), so one user's entries share a slot and could be
  * handled together by multi-key commands. Redis is an accelerator, never a
- * dependency: a failing cache read falls through to PostgreSQL. A write's
- * invalidation keeps a reader that read the old row just before it from
- * caching that row again (the kit's `fillCache`/`invalidateCache`), so an
- * update or a delete is not undone in the cache until the TTL.
+ * dependency: a failing cache read falls through to PostgreSQL. A reader
+ * takes a ticket after its miss and before it reads PostgreSQL, and fills
+ * only if no write invalidated the workflow since (the kit's
+ * `readCacheTicket`/`fillCache`/`invalidateCache`), so an update or a delete
+ * is never undone in the cache by a slow read.
  */
 export class WorkflowCache {
   constructor(
@@ -35,9 +36,21 @@ export class WorkflowCache {
     }
   }
 
-  async set(userId: string, workflow: Workflow): Promise<void> {
+  /** The ticket to fill with later; undefined when Redis cannot be asked (then nothing is filled). */
+  async ticket(userId: string, id: string): Promise<CacheTicket | undefined> {
     try {
-      await fillCache(this.redis, WorkflowCache.key(userId, workflow.id), JSON.stringify(workflow), this.ttlSeconds);
+      return await readCacheTicket(this.redis, WorkflowCache.key(userId, id));
+    } catch (err) {
+      this.logger.warn({ err }, 'workflow cache ticket read failed; not caching this read');
+      return undefined;
+    }
+  }
+
+  /** Caches `workflow` as read after `ticket` was taken, unless a write invalidated it since. */
+  async set(userId: string, workflow: Workflow, ticket: CacheTicket | undefined): Promise<void> {
+    if (ticket === undefined) return;
+    try {
+      await fillCache(this.redis, WorkflowCache.key(userId, workflow.id), JSON.stringify(workflow), this.ttlSeconds, ticket);
     } catch (err) {
       this.logger.warn({ err }, 'workflow cache write failed');
     }

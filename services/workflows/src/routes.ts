@@ -150,9 +150,11 @@ export async function workflowRoutes(app: FastifyInstance, deps: WorkflowRoutesD
     const id = idParam(request);
     const cached = await cache.get(userId, id);
     if (cached) return reply.header('x-cache', 'hit').send(cached);
+    // Taken before the read: a write committed after it keeps this read out of the cache.
+    const ticket = await cache.ticket(userId, id);
     const workflow = await repository.get(userId, id);
     if (!workflow) throw notFound();
-    await cache.set(userId, workflow);
+    await cache.set(userId, workflow, ticket);
     return reply.header('x-cache', 'miss').send(workflow);
   });
 

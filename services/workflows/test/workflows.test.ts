@@ -249,21 +249,26 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     assert.equal(steps.rows[0].n, 0);
   });
 
-  it('does not let a read that loaded a workflow just before an update or a delete cache it after', async () => {
-    // What a replica's GET does on a miss: it reads the row, then caches it. These reads loaded
-    // the row just before a write committed, and cache it only after the write's invalidation.
+  it('does not let a read that loaded a workflow before an update or a delete cache it after, however slow the read', async () => {
+    // What a replica's GET does on a miss: it takes its ticket, reads the row, then caches it. These reads
+    // took their ticket before a write committed, and cache only after the write's invalidation.
     const racingReader = new WorkflowCache(redis, 300, createLogger('workflows-test', 'silent'), new Counter({ name: 'race_lookups', help: 'unused', labelNames: ['result'] as const, registers: [] }));
     const wf = (await create(alice, { name: 'raced' })).json();
+    const beforeUpdate = await racingReader.ticket(alice, wf.id);
     const patched = await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { name: 'renamed' } });
     assert.equal(patched.statusCode, 200);
-    await racingReader.set(alice, wf);
+    await new Promise((r) => setTimeout(r, 100));
+    await racingReader.set(alice, wf, beforeUpdate);
     assert.equal(await redis.exists(WorkflowCache.key(alice, wf.id)), 0, 'the old workflow was not cached after the update');
     const read = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
     assert.equal(read.json().name, 'renamed');
+    assert.equal(read.headers['x-cache'], 'miss');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).headers['x-cache'], 'hit', 'a read after the write is cached at once');
 
+    const beforeDelete = await racingReader.ticket(alice, wf.id);
     const del = await app.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}`, headers: as(alice) });
     assert.equal(del.statusCode, 204);
-    await racingReader.set(alice, patched.json());
+    await racingReader.set(alice, patched.json(), beforeDelete);
     assert.equal(await redis.exists(WorkflowCache.key(alice, wf.id)), 0, 'the deleted workflow was not cached after the delete');
     assert.equal((await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 404);
   });
