@@ -16,6 +16,7 @@ const schema = envSchema(
   z.object({
     MIGRATIONS_DIR: z.string().min(1).default(DEFAULT_MIGRATIONS_DIR),
     MIGRATE_LOCK_TIMEOUT_MS: intVar(0).default(300_000),
+    MIGRATE_DDL_LOCK_TIMEOUT_MS: intVar(1, 600_000).default(5_000),
   }),
 );
 
@@ -62,6 +63,7 @@ async function main(): Promise<number> {
         logger,
         directory: env.MIGRATIONS_DIR,
         lockTimeoutMs: env.MIGRATE_LOCK_TIMEOUT_MS,
+        ddlLockTimeoutMs: env.MIGRATE_DDL_LOCK_TIMEOUT_MS,
       });
       return 0;
     }

@@ -87,7 +87,23 @@ export interface RunMigrationsArgs {
   readonly statementTimeoutMs?: number;
   /** How long to wait for the migration lock held by another run (default 300000 ms). */
   readonly lockTimeoutMs?: number;
+  /**
+   * How long a migration's own statements may wait for a table lock (default
+   * 5000 ms). An ALTER TABLE queued behind a long transaction would
+   * otherwise hold up every later query on that table for as long as it
+   * waits; past this it gives up, rolls back and is tried again.
+   */
+  readonly ddlLockTimeoutMs?: number;
+  /** Tries per migration when its statements time out on a lock (default 8), with 1 s, 2 s, 4 s … (at most 30 s) between them. */
+  readonly ddlLockAttempts?: number;
+  /** First pause between those tries, in ms (default 1000); doubles each time. */
+  readonly ddlLockRetryDelayMs?: number;
 }
+
+/** SQLSTATE lock_not_available: a lock_timeout expired. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+class LockTimeoutError extends Error {}
 
 export interface MigrationResult {
   /** Ids applied by this run, in order. */
@@ -139,12 +155,25 @@ export async function runMigrations(args: RunMigrationsArgs): Promise<MigrationR
     const citus = (await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount === 1;
     logger.info({ citus, files: migrations.length }, 'migrating');
 
+    // A file renamed after it was applied would run a second time under its new name.
+    const { rows: recordedIds } = await client.query<{ id: string }>('SELECT id FROM schema_migrations');
+    const problems: string[] = [];
+    for (const migration of migrations) {
+      const sameNumber = recordedIds.map((r) => r.id).filter((id) => id !== migration.id && id.slice(0, 4) === migration.id.slice(0, 4) && id.endsWith('.citus') === migration.citusOnly);
+      if (sameNumber.length > 0) {
+        problems.push(`${migration.file}: number ${migration.id.slice(0, 4)} was applied as ${sameNumber.join(', ')}; applied migrations keep their names (add a new number instead)`);
+      }
+    }
+    if (problems.length > 0) throw new MigrationError(problems.join('; '));
+
+    const ddlLockTimeout = Math.max(1, Math.floor(args.ddlLockTimeoutMs ?? 5_000));
+    const attempts = Math.max(1, Math.floor(args.ddlLockAttempts ?? 8));
     for (const migration of migrations) {
       if (migration.citusOnly && !citus) {
         skipped.push(migration.id);
         continue;
       }
-      const ran = await inTransaction(async () => {
+      const applyOnce = () => inTransaction(async () => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
         const { rows } = await client.query<{ checksum: string }>('SELECT checksum FROM schema_migrations WHERE id = $1', [migration.id]);
         if (rows.length === 1) {
@@ -157,15 +186,33 @@ export async function runMigrations(args: RunMigrationsArgs): Promise<MigrationR
           return false;
         }
         const started = Date.now();
+        // The long wait above was for the advisory lock; the migration's own statements get a short one.
+        await client.query(`SET LOCAL lock_timeout = ${ddlLockTimeout}`);
         try {
           await client.query(migration.sql);
         } catch (err) {
+          if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new LockTimeoutError((err as Error).message);
           throw new MigrationError(`${migration.file} failed: ${(err as Error).message}`);
         }
         await client.query('INSERT INTO schema_migrations (id, checksum) VALUES ($1, $2)', [migration.id, migration.checksum]);
         logger.info({ migration: migration.id, ms: Date.now() - started }, 'applied migration');
         return true;
       });
+      let ran = false;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ran = await applyOnce();
+          break;
+        } catch (err) {
+          if (!(err instanceof LockTimeoutError)) throw err;
+          if (attempt >= attempts) {
+            throw new MigrationError(`${migration.file} failed: its statements waited ${ddlLockTimeout} ms for a table lock ${attempts} times (${err.message}); a long transaction holds the table`);
+          }
+          const delayMs = Math.min(30_000, (args.ddlLockRetryDelayMs ?? 1_000) * 2 ** (attempt - 1));
+          logger.warn({ migration: migration.id, attempt, delayMs, lockTimeoutMs: ddlLockTimeout }, 'migration waited too long for a table lock; rolled back, trying again');
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
+      }
       if (ran) applied.push(migration.id);
     }
     const known = new Set(migrations.map((m) => m.id));

@@ -121,6 +121,57 @@ describe('runMigrations', () => {
     }
   });
 
+  it('refuses a migration renamed after it was applied instead of applying it again', async () => {
+    const dir = await tempMigrations({ '0001_t.sql': 'CREATE TABLE t (id int);', '0002_u.sql': 'CREATE TABLE u (id int);' });
+    try {
+      await runMigrations({ databaseUrl: db.url, logger, directory: dir });
+      await rm(path.join(dir, '0002_u.sql'));
+      await writeFile(path.join(dir, '0002_u_renamed.sql'), 'CREATE TABLE u (id int);');
+      await assert.rejects(
+        runMigrations({ databaseUrl: db.url, logger, directory: dir }),
+        (err: Error) => err instanceof MigrationError && err.message === '0002_u_renamed.sql: number 0002 was applied as 0002_u; applied migrations keep their names (add a new number instead)',
+      );
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+
+  it('lets its statements wait only briefly for a table lock, rolling back and trying again, so queries on the table are not held up', async () => {
+    const dir = await tempMigrations({ '0001_t.sql': 'CREATE TABLE t (id int); INSERT INTO t VALUES (1);' });
+    const holder = new pg.Client({ connectionString: db.url });
+    const reader = new pg.Client({ connectionString: db.url });
+    try {
+      await runMigrations({ databaseUrl: db.url, logger, directory: dir });
+      await writeFile(path.join(dir, '0002_alter.sql'), 'ALTER TABLE t ADD COLUMN note text;');
+      await Promise.all([holder.connect(), reader.connect()]);
+      // A long transaction holds the table (a report, a backup)...
+      await holder.query('BEGIN');
+      await holder.query('SELECT * FROM t');
+      const migrating = runMigrations({ databaseUrl: db.url, logger, directory: dir, ddlLockTimeoutMs: 200, ddlLockAttempts: 20, ddlLockRetryDelayMs: 300 });
+      await new Promise((r) => setTimeout(r, 100));
+      // ...a plain read meanwhile is not stuck behind the waiting ALTER for more than its short lock timeout.
+      const started = Date.now();
+      await reader.query('SELECT * FROM t');
+      assert.ok(Date.now() - started < 1_000, `a read waited ${Date.now() - started} ms behind the migration`);
+      await holder.query('COMMIT');
+      const result = await migrating;
+      assert.deepEqual(result.applied, ['0002_alter']);
+      // And when the lock never comes, it gives up with the reason after its tries.
+      await writeFile(path.join(dir, '0003_alter.sql'), 'ALTER TABLE t ADD COLUMN other text;');
+      await holder.query('BEGIN');
+      await holder.query('SELECT * FROM t');
+      await assert.rejects(
+        runMigrations({ databaseUrl: db.url, logger, directory: dir, ddlLockTimeoutMs: 50, ddlLockAttempts: 2, ddlLockRetryDelayMs: 10 }),
+        /0003_alter\.sql failed: its statements waited 50 ms for a table lock 2 times .*a long transaction holds the table/,
+      );
+      await holder.query('ROLLBACK');
+    } finally {
+      await holder.end().catch(() => undefined);
+      await reader.end().catch(() => undefined);
+      await rm(dir, { recursive: true });
+    }
+  });
+
   it('the users schema stores one row per email through user_emails', async () => {
     await runMigrations({ databaseUrl: db.url, logger });
     const client = new pg.Client({ connectionString: db.url });
