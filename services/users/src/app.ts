@@ -209,7 +209,12 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       const { password } = request.body;
       checkPasswordBytes(password);
       const user = await repo.findByEmail(normaliseEmail(request.body.email));
-      const ok = await timed('verify', async () => verifyPassword(password, user?.passwordHash ?? (await dummyHash)));
+      const checked = timed('verify', async () => verifyPassword(password, user?.passwordHash ?? (await dummyHash)));
+      // A hash made with older, cheaper parameters checks faster than an unknown email's dummy one,
+      // which would tell which accounts have not logged in since the parameters went up: pad it with
+      // a check at the current cost, run alongside (scrypt runs on libuv's thread pool).
+      const padding = user && needsRehash(user.passwordHash, scryptParams) ? timed('verify', async () => verifyPassword(password, await dummyHash)) : undefined;
+      const [ok] = await Promise.all([checked, padding]);
       if (!user || !ok) {
         logins.inc({ result: 'failure' });
         throw new HttpError(401, INVALID_LOGIN);

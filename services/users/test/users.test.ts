@@ -198,6 +198,16 @@ describe('users service', function () {
       const id = (await weakApp.inject({ method: 'POST', url: '/api/auth/signup', payload: { email: old, password: 'upgrade-me-please' } })).json().user.id;
       const before = (await h.pool.query('SELECT password_hash FROM users WHERE id = $1', [id])).rows[0].password_hash as string;
       assert.match(before, /^scrypt\$4096\$/);
+      const verifies = async () => {
+        const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+        return Number(text.split('\n').find((l) => l.startsWith('users_password_hash_seconds_count{') && l.includes('operation="verify"'))?.split(' ').pop() ?? 0);
+      };
+      // A wrong password against the old hash costs a check at the current parameters too (as an unknown
+      // email does), so its timing does not reveal an account that has not logged in since they went up.
+      const verifiesBefore = await verifies();
+      const wrongOld = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: old, password: 'not-the-password' } });
+      assert.equal(wrongOld.statusCode, 401);
+      assert.equal(await verifies(), verifiesBefore + 2, 'the old hash and a current-cost check');
       const res = await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: old, password: 'upgrade-me-please' } });
       assert.equal(res.statusCode, 200);
       const after = (await h.pool.query('SELECT password_hash FROM users WHERE id = $1', [id])).rows[0].password_hash as string;
