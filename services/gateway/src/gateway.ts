@@ -261,7 +261,7 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     // An empty body with a Content-Type (common from clients on DELETE) is no body at all;
     // forwarding the type alone makes a JSON upstream reject the request.
     if (body === undefined) delete headers["content-type"];
-    const result = await upstream.send({ method: request.method as "GET", path: request.url, headers, body });
+    const result = await upstream.send({ method: request.method as "GET", path: request.url, headers, body }, { client: reply.raw });
     if (isFailure(result)) {
       sendFailure(reply, upstream, result);
       return { status: result.status };
@@ -287,7 +287,7 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     if (failure.reason === "circuit_open") reply.header("retry-after", String(Math.ceil(upstream.resetTimeoutMs / 1000)));
     reply.code(failure.status).send({
       statusCode: failure.status,
-      error: failure.status === 503 ? "Service Unavailable" : failure.status === 504 ? "Gateway Timeout" : "Bad Gateway",
+      error: failure.status === 503 ? "Service Unavailable" : failure.status === 504 ? "Gateway Timeout" : failure.status === 499 ? "Client Closed Request" : "Bad Gateway",
       message: failure.message,
       requestId: reply.request.id,
       reason: failure.reason,

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import CircuitBreaker from "opossum";
 import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
@@ -19,7 +19,11 @@ export interface UpstreamOptions {
   name: string;
   /** Base URL, e.g. `http://users.noa.svc.cluster.local:8080`; only its origin is used. */
   url: string;
-  /** Time allowed for the response headers, and between body chunks, in ms (default 5000). */
+  /**
+   * Time allowed for the response headers, counted from when the request is
+   * handed to the pool (so time queued for a connection counts too), and
+   * between body chunks, in ms.
+   */
   timeoutMs: number;
   /** Keep-alive connections per gateway process to this upstream (default 128). */
   connections?: number;
@@ -60,18 +64,45 @@ export class UpstreamServerError extends Error {
   }
 }
 
+/** No response headers within the timeout, counted from when the request was handed to the pool. */
+class UpstreamDeadlineError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = "UpstreamDeadlineError";
+  }
+}
+
+/** The client closed its connection before the answer: not the upstream's failure. */
+class ClientGoneError extends Error {
+  constructor() {
+    super("the client closed the connection before the answer");
+    this.name = "ClientGoneError";
+  }
+}
+
 /** Why the gateway could not get an answer; maps to the status it sends. */
 export type UpstreamFailure =
   | { status: 503; reason: "circuit_open"; message: string }
   | { status: 504; reason: "upstream_timeout"; message: string }
-  | { status: 502; reason: "upstream_unreachable"; message: string };
+  | { status: 502; reason: "upstream_unreachable"; message: string }
+  | { status: 499; reason: "client_closed"; message: string };
+
+/** Options of one request through {@link Upstream.send}. */
+export interface SendOptions {
+  /**
+   * The client's response: if it closes before it is finished (the client
+   * went away), the upstream request is aborted, or never sent if it is
+   * still queued for a connection.
+   */
+  client?: ServerResponse;
+}
 
 export class Upstream {
   readonly name: string;
   readonly origin: string;
   readonly resetTimeoutMs: number;
   private readonly pool: Pool;
-  private readonly breaker: CircuitBreaker<[Dispatcher.DispatchOptions], UpstreamResponse>;
+  private readonly breaker: CircuitBreaker<[Dispatcher.DispatchOptions, SendOptions], UpstreamResponse>;
   private readonly timeoutMs: number;
   private readonly bufferLimitBytes: number;
 
@@ -88,13 +119,15 @@ export class Upstream {
       bodyTimeout: options.timeoutMs,
     });
     this.breaker = new CircuitBreaker(
-      (request: Dispatcher.DispatchOptions) =>
+      (request: Dispatcher.DispatchOptions, options: SendOptions) =>
         // One promise per request; a 5xx rejects it, so the breaker counts it as a failure.
         new Promise<UpstreamResponse>((resolve, reject) => {
           const settle = (response: UpstreamResponse) => (response.statusCode >= 500 ? reject(new UpstreamServerError(response)) : resolve(response));
-          this.pool.dispatch(request, new ResponseHandler(settle, reject, this.bufferLimitBytes));
+          this.pool.dispatch(request, new ResponseHandler(settle, reject, this.bufferLimitBytes, this.timeoutMs, options.client));
         }),
       {
+        // A client that went away says nothing about the upstream.
+        errorFilter: (error: unknown) => error instanceof ClientGoneError,
         name: options.name,
         // undici's own headers/body timeouts abort the request; a second timer here would only duplicate them.
         timeout: false,
@@ -124,8 +157,8 @@ export class Upstream {
    * Sends one request. Resolves with the upstream's response (any status,
    * body unread) or with the failure the gateway must answer instead.
    */
-  send(request: Omit<Dispatcher.DispatchOptions, "origin">): Promise<UpstreamResponse | UpstreamFailure> {
-    return this.breaker.fire({ ...request, origin: this.origin }).catch((error: unknown) => (error instanceof UpstreamServerError ? error.response : this.failure(error)));
+  send(request: Omit<Dispatcher.DispatchOptions, "origin">, options: SendOptions = {}): Promise<UpstreamResponse | UpstreamFailure> {
+    return this.breaker.fire({ ...request, origin: this.origin }, options).catch((error: unknown) => (error instanceof UpstreamServerError ? error.response : this.failure(error)));
   }
 
   private failure(error: unknown): UpstreamFailure {
@@ -133,7 +166,10 @@ export class Upstream {
     if (code === "EOPENBREAKER") {
       return { status: 503, reason: "circuit_open", message: `${this.name} is failing; retry after the circuit resets` };
     }
-    if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+    if (error instanceof ClientGoneError) {
+      return { status: 499, reason: "client_closed", message: error.message };
+    }
+    if (error instanceof UpstreamDeadlineError || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
       return { status: 504, reason: "upstream_timeout", message: `${this.name} did not answer within ${this.timeoutMs} ms` };
     }
     return { status: 502, reason: "upstream_unreachable", message: `${this.name} could not be reached (${code ?? "error"})` };
@@ -163,16 +199,54 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   private chunks: Buffer[] | undefined;
   private stream: Readable | undefined;
   private settled = false;
+  private controller: Dispatcher.DispatchController | undefined;
+  /** Why the request was given up before it reached a connection: it is then aborted there, unsent. */
+  private abandoned: Error | undefined;
+  private readonly deadline: NodeJS.Timeout;
 
   constructor(
     private readonly resolve: (response: UpstreamResponse) => void,
     private readonly reject: (error: Error) => void,
     private readonly bufferLimit: number,
-  ) {}
+    timeoutMs: number,
+    private readonly client: ServerResponse | undefined,
+  ) {
+    // undici's headersTimeout starts only once the request has a connection; this one starts now.
+    this.deadline = setTimeout(() => this.giveUp(new UpstreamDeadlineError(timeoutMs)), timeoutMs);
+    client?.once("close", this.onClientClose);
+  }
 
-  onRequestStart(): void {}
+  private readonly onClientClose = () => {
+    if (!this.client!.writableFinished) this.giveUp(new ClientGoneError());
+  };
+
+  /** Ends the request with `error`: answers for it now, and aborts it upstream (at once, or when it leaves the queue). */
+  private giveUp(error: Error): void {
+    this.cleanUp();
+    if (!this.settled) {
+      this.settled = true;
+      this.reject(error);
+    } else {
+      this.stream?.destroy(error);
+    }
+    this.abandoned = error;
+    this.controller?.abort(error);
+  }
+
+  private cleanUp(): void {
+    clearTimeout(this.deadline);
+    this.client?.off("close", this.onClientClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Given up while it waited for a connection: abort before anything is written.
+    if (this.abandoned) controller.abort(this.abandoned);
+  }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // Headers are in: from here undici's bodyTimeout bounds the wait between chunks.
+    clearTimeout(this.deadline);
     this.statusCode = statusCode;
     this.headers = headers;
     const declared = headers["content-length"];
@@ -199,6 +273,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.cleanUp();
     if (this.stream) {
       this.stream.push(null);
       return;
@@ -209,6 +284,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.cleanUp();
     if (!this.settled) {
       this.settled = true;
       this.reject(error);

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import type { ServerResponse } from "node:http";
 import { createLogger } from "@noa/kit";
 import { isFailure, Upstream } from "../src/upstream";
 import { freePort } from "./support/redis";
@@ -29,7 +31,7 @@ describe("Upstream circuit breaker", () => {
     assert.deepEqual(await get(), { status: 200 });
     fake.mode = "fail";
     // A slow failing upstream, so that "fails fast" means something: the open circuit must not wait for it.
-    fake.delayMs = 300;
+    fake.delayMs = 200;
     // 1 success + 2 failures: 3 requests, below the volume threshold of 4, so still closed.
     for (let i = 0; i < 2; i++) assert.deepEqual(await get(), { status: 500 });
     assert.equal(upstream.state, "closed");
@@ -39,7 +41,7 @@ describe("Upstream circuit breaker", () => {
     const calls = fake.seen.length;
     const started = performance.now();
     const failure = await get();
-    assert.ok(performance.now() - started < 150, "an open circuit answers without waiting for the 300 ms upstream");
+    assert.ok(performance.now() - started < 150, "an open circuit answers without waiting for the 200 ms upstream");
     assert.equal(fake.seen.length, calls, "an open circuit does not reach the upstream");
     assert.deepEqual(failure, { status: 503, reason: "circuit_open", message: "users is failing; retry after the circuit resets" });
   });
@@ -57,6 +59,47 @@ describe("Upstream circuit breaker", () => {
       assert.equal(strict.state, "open", "every request failed: 100 %");
     } finally {
       await strict.close();
+    }
+  });
+
+  it("answers 504 within the timeout counted from the queue, not from when a busy pool finally gives the request a connection", async () => {
+    const single = new Upstream({ name: "users", url: fake.url, timeoutMs: 300, connections: 1, volumeThreshold: 100, resetTimeoutMs: 400, logger });
+    try {
+      fake.mode = "hang";
+      const started = performance.now();
+      const answers = await Promise.all([1, 2, 3, 4].map(async () => {
+        const result = await single.send({ method: "GET", path: "/api/users/me", headers: {} });
+        return { result, ms: performance.now() - started };
+      }));
+      for (const { result, ms } of answers) {
+        assert.ok(isFailure(result) && result.status === 504 && result.reason === "upstream_timeout", JSON.stringify(result));
+        assert.ok(ms < 600, `answered after ${Math.round(ms)} ms: queued requests must not wait one timeout each`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(fake.seen.length, 1, "the queued requests that timed out were never sent");
+    } finally {
+      await single.close();
+    }
+  });
+
+  it("does not send a queued request whose client went away, and does not count it against the upstream", async () => {
+    const single = new Upstream({ name: "users", url: fake.url, timeoutMs: 2000, connections: 1, volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeoutMs: 400, logger });
+    try {
+      fake.delayMs = 300;
+      const first = single.send({ method: "GET", path: "/api/users/me", headers: {} });
+      // A client response that closes before it is finished: the client hung up.
+      const client = Object.assign(new EventEmitter(), { writableFinished: false }) as unknown as ServerResponse;
+      const second = single.send({ method: "POST", path: "/api/users/me", headers: {}, body: "{}" }, { client });
+      await new Promise((r) => setTimeout(r, 50));
+      client.emit("close");
+      assert.deepEqual(await second, { status: 499, reason: "client_closed", message: "the client closed the connection before the answer" });
+      const answered = await first;
+      assert.ok(!isFailure(answered) && answered.statusCode === 200);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.deepEqual(fake.seen.map((r) => r.method), ["GET"], "the POST whose client left was never sent");
+      assert.equal(single.state, "closed", "a client going away is not a failure of the upstream");
+    } finally {
+      await single.close();
     }
   });
 
