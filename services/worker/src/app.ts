@@ -1,9 +1,10 @@
-import { checkPg, createHttpServer, createMetrics, type AmqpClient, type Logger, type PgPool, type ServiceMetrics } from '@noa/kit';
+import { checkPg, Counter, createHttpServer, createMetrics, type AmqpClient, type Logger, type PgPool, type ServiceMetrics } from '@noa/kit';
 import type { ChannelModel } from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { JobConsumer } from './consumer';
 import { defaultHandlers, type JobHandler } from './handlers';
 import { createWorkerMetrics } from './metrics';
+import { ProcessedJobsRetention } from './retention';
 import { DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from './retry';
 
 export interface WorkerDeps {
@@ -23,13 +24,17 @@ export interface WorkerDeps {
   readonly prefetch?: number;
   /** Job types to consume (default: every handler's). */
   readonly types?: readonly string[];
+  /** How long processed jobs are remembered before they are pruned, in hours (default 168: a week). */
+  readonly processedJobsRetentionHours?: number;
 }
 
 export interface WorkerApp {
   /** Health and metrics server; the worker has no other HTTP API. */
   readonly app: FastifyInstance;
   readonly consumer: JobConsumer;
-  /** Starts consuming now if RabbitMQ is connected, and again after every reconnect. */
+  /** Prunes `processed_jobs` past its retention; started by `startConsuming`, stopped by the caller on shutdown. */
+  readonly retention: ProcessedJobsRetention;
+  /** Starts consuming now if RabbitMQ is connected, and again after every reconnect; starts the pruning. */
   startConsuming(): Promise<void>;
 }
 
@@ -57,6 +62,17 @@ export function buildApp(deps: WorkerDeps): WorkerApp {
     prefetch: deps.prefetch ?? 200,
     types: deps.types,
   });
+  const pruned = new Counter({
+    name: 'worker_processed_jobs_pruned_total',
+    help: 'processed_jobs records deleted after their retention',
+    registers: [metrics.registry],
+  });
+  const retention = new ProcessedJobsRetention({
+    pool: deps.pool,
+    logger: deps.logger,
+    retentionHours: deps.processedJobsRetentionHours ?? 168,
+    onPruned: (rows) => pruned.inc(rows),
+  });
   const app = createHttpServer({
     service: 'worker',
     logger: deps.logger,
@@ -76,10 +92,13 @@ export function buildApp(deps: WorkerDeps): WorkerApp {
   return {
     app,
     consumer,
-    startConsuming: () =>
-      deps.amqp.onConnect(async (model) => {
+    retention,
+    startConsuming: () => {
+      retention.start();
+      return deps.amqp.onConnect(async (model) => {
         connection = model;
         await consumer.start();
-      }),
+      });
+    },
   };
 }

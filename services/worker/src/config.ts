@@ -22,6 +22,8 @@ export const workerEnv = envSchema(
     JOB_RETRY_MAX_DELAY_MS: intVar(1).default(60_000),
     /** Per-request timeout for webhook delivery. */
     WEBHOOK_TIMEOUT_MS: intVar(1, 60_000).default(5000),
+    /** How long processed jobs are remembered to recognise a redelivery, before they are pruned (hours; default a week). */
+    WORKER_PROCESSED_JOBS_RETENTION_HOURS: intVar(1, 8_760).default(168),
     /** Allow webhook targets on loopback/private networks (local development only). */
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolVar().default(false),
   }),

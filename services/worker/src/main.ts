@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     retry,
     prefetch: env.WORKER_PREFETCH,
     types: env.WORKER_JOB_TYPES,
+    processedJobsRetentionHours: env.WORKER_PROCESSED_JOBS_RETENTION_HOURS,
   });
   // Consumers attach whenever RabbitMQ is (re)connected; until then readiness says so.
   await worker.startConsuming();
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     onShutdown: [
       // Most of the deadline goes to in-flight jobs; the rest to closing the clients.
       () => worker.consumer.stop(Math.max(1000, env.SHUTDOWN_TIMEOUT_MS - 3000)),
+      () => worker.retention.stop(),
       () => amqp.close(),
       () => pool.end(),
     ],

@@ -225,6 +225,7 @@ describe('worker lifecycle', function () {
       await waitFor('readiness to recover', async () => (await readiness()) === 200);
     } finally {
       await worker.consumer.stop(5000);
+      await worker.retention.stop();
       await worker.app.close();
       await amqp.close();
       await channel.close();

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { createPgPool, type PgPool } from '@noa/kit';
+import type { TestDatabase } from '@noa/kit/testing';
+import { ProcessedJobsRetention } from '../src/retention';
+import { migratedDatabase } from './support';
+
+describe('processed_jobs retention against PostgreSQL', function () {
+  this.timeout(20_000);
+  let db: TestDatabase;
+  let pool: PgPool;
+
+  before(async () => {
+    db = await migratedDatabase('worker_retention');
+    pool = createPgPool({ url: db.url, max: 3, logger: pino({ level: 'silent' }) });
+  });
+  after(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  const record = (hoursAgo: number) =>
+    pool.query(`INSERT INTO processed_jobs (user_id, job_id, job_type, attempt, processed_at) VALUES ($1, $2, 'analytics', 1, now() - $3 * interval '1 hour')`, [randomUUID(), randomUUID(), hoursAgo]);
+  const remaining = async () => (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM processed_jobs')).rows[0]!.n;
+
+  it('deletes the records older than the retention and keeps the rest, counting what it deleted', async () => {
+    for (const hoursAgo of [0, 1, 23, 25, 200]) await record(hoursAgo);
+    const pruned: number[] = [];
+    const retention = new ProcessedJobsRetention({ pool, logger: pino({ level: 'silent' }), retentionHours: 24, onPruned: (n) => pruned.push(n) });
+    assert.equal(await retention.sweep(), 2);
+    assert.equal(await remaining(), 3);
+    assert.equal(await retention.sweep(), 0, 'a second sweep finds nothing more');
+    assert.deepEqual(pruned, [2, 0]);
+    // The index the sweep's DELETE uses.
+    const { rows } = await pool.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'processed_jobs' AND indexname = 'processed_jobs_processed_at_idx'`);
+    assert.match(rows[0].indexdef, /\(processed_at\)/);
+  });
+
+  it('sweeps on its own every interval once started, and stops cleanly', async () => {
+    await pool.query('DELETE FROM processed_jobs');
+    await record(48);
+    let sweeps = 0;
+    const retention = new ProcessedJobsRetention({ pool, logger: pino({ level: 'silent' }), retentionHours: 24, intervalMs: 50, onPruned: () => void sweeps++ });
+    retention.start();
+    const deadline = Date.now() + 5_000;
+    while (sweeps < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await retention.stop();
+    assert.ok(sweeps >= 3, `${sweeps} sweeps`);
+    assert.equal(await remaining(), 0);
+    const after = sweeps;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(sweeps, after, 'no sweep after stop');
+  });
+
+  it('refuses a retention under an hour, naming the value', () => {
+    assert.throws(() => new ProcessedJobsRetention({ pool, logger: pino({ level: 'silent' }), retentionHours: 0 }), /retentionHours \(0\) must be a whole number of at least 1/);
+  });
+});
