@@ -5,6 +5,7 @@ import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../index';
 import { WorkflowCache } from '../src/cache';
+import { WorkflowRepository } from '../src/repository';
 import { startHarness, type Harness } from './harness';
 
 describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', function () {
@@ -374,6 +375,32 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     await waitForPublished(2);
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(published.map((p) => `${p.routingKey} ${p.body.payload.event}`).sort(), ['analytics workflow.deleted', 'webhook workflow.deleted']);
+  });
+
+  it('reads a workflow and its steps from one snapshot: never another version\'s steps while it is being updated', async () => {
+    // Reads and updates race; the workflow and its steps come from one statement, one snapshot.
+    const wf = (await create(alice, { name: 'v0', steps: [{ name: 'v0', kind: 'http' }] })).json();
+    let done = false;
+    const torn: string[] = [];
+    let reads = 0;
+    const writer = (async () => {
+      for (let i = 1; i <= 60; i++) {
+        await app.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { name: `v${i}`, steps: [{ name: `v${i}`, kind: 'http' }] } });
+      }
+      done = true;
+    })();
+    // What a cache miss does: read PostgreSQL (the cache would hide a torn read behind hits).
+    const repository = new WorkflowRepository(pool);
+    const reader = async () => {
+      while (!done) {
+        const got = (await repository.get(alice, wf.id))!;
+        reads++;
+        if (got.steps.length !== 1 || got.steps[0].name !== got.name) torn.push(`${got.name}: ${JSON.stringify(got.steps.map((st: any) => st.name))}`);
+      }
+    };
+    await Promise.all([writer, reader(), reader(), reader()]);
+    assert.ok(reads > 50, `${reads} reads`);
+    assert.deepEqual(torn, []);
   });
 
   it('refuses to append a step past the 100-step limit with 409, as create and update do with 400', async () => {
