@@ -126,7 +126,9 @@ export class Upstream {
           this.pool.dispatch(request, new ResponseHandler(settle, reject, this.bufferLimitBytes, this.timeoutMs, options.client));
         }),
       {
-        // A client that went away says nothing about the upstream.
+        // A request given up in the queue because its client went away was never sent: it says
+        // nothing about the upstream (opossum counts it as a success; it cannot be the half-open
+        // trial, which goes to an idle pool and is never queued).
         errorFilter: (error: unknown) => error instanceof ClientGoneError,
         name: options.name,
         // undici's own headers/body timeouts abort the request; a second timer here would only duplicate them.
@@ -217,7 +219,10 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 
   private readonly onClientClose = () => {
-    if (!this.client!.writableFinished) this.giveUp(new ClientGoneError());
+    // Only a request still queued is given up: one already sent goes on to its answer (or its
+    // deadline), because the upstream acts on it anyway (creates the account, checks the password),
+    // and the rate limits settle on that answer, and the circuit breaker judges it.
+    if (!this.client!.writableFinished && this.controller === undefined) this.giveUp(new ClientGoneError());
   };
 
   /** Ends the request with `error`: answers for it now, and aborts it upstream (at once, or when it leaves the queue). */

@@ -308,6 +308,34 @@ describe("gateway rate limits over HTTP", () => {
     }
   });
 
+  it("still counts sign-ups and logins whose clients hang up after they were sent: the limit holds", async () => {
+    const gw = await startGateway();
+    const hangUpAfter = (path: string, body: string, ms: number) =>
+      new Promise<void>((resolve) => {
+        const req = httpRequest(gw.url + path, { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } });
+        req.on("error", () => resolve());
+        req.on("response", (res) => res.resume().on("end", () => resolve()));
+        req.end(body);
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, ms);
+      });
+    try {
+      gw.users.delayMs = 150; // the password hash
+      gw.users.responder = (seen) => (seen.url === "/api/auth/signup" ? { status: 201, body: { id: "x" } } : { status: 401, body: { message: "invalid email or password" } });
+      for (let i = 0; i < 8; i++) await hangUpAfter("/api/auth/signup", JSON.stringify({ email: `a${i}@example.com`, password: "correct horse battery" }), 50);
+      for (let i = 0; i < 8; i++) await hangUpAfter("/api/auth/login", JSON.stringify({ email: "victim@example.com", password: `guess${i}` }), 50);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(gw.users.seen.filter((r) => r.url === "/api/auth/signup").length, 5, "sign-ups reaching users: the limit");
+      assert.equal(gw.users.seen.filter((r) => r.url === "/api/auth/login").length, 5, "login attempts reaching users: the limit");
+      const next = await send(gw.url, "POST", "/api/auth/signup", { headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "z@example.com", password: "correct horse battery" }) });
+      assert.equal(next.status, 429);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("answers 400 for a login whose email is not a string, so no attempt escapes the per-account limit", async () => {
     const gw = await startGateway();
     try {

@@ -103,6 +103,17 @@ describe("Upstream circuit breaker", () => {
     }
   });
 
+  it("lets a request already sent run to its answer when its client goes away: the upstream acts on it anyway", async () => {
+    fake.delayMs = 200;
+    const client = Object.assign(new EventEmitter(), { writableFinished: false }) as unknown as ServerResponse;
+    const sending = upstream.send({ method: "POST", path: "/api/auth/signup", headers: {}, body: "{}" }, { client });
+    await new Promise((r) => setTimeout(r, 50));
+    client.emit("close");
+    const answered = await sending;
+    assert.ok(!isFailure(answered) && answered.statusCode === 200, JSON.stringify(answered));
+    assert.equal(fake.seen.length, 1);
+  });
+
   it("half-opens after the reset timeout and closes when the trial request succeeds", async () => {
     fake.mode = "fail";
     for (let i = 0; i < 4; i++) await get();
