@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -9,7 +10,8 @@ import type { RedisClient } from './redis.js';
  * is then served until its TTL (minutes), on every replica.
  *
  * Here every entry has a generation next to it (`<key>:gen`), which each
- * invalidation increments. A reader that missed takes a ticket (the current
+ * invalidation replaces with a new random value (never a counter: one that
+ * expired and restarted could come back to a value a reader still holds). A reader that missed takes a ticket (the current
  * generation, {@link readCacheTicket}) *before* it reads the database, and
  * its fill is a script that stores the value only if the generation is still
  * the ticket's. A write that committed after the ticket was taken has moved
@@ -39,8 +41,7 @@ return 1
 
 const INVALIDATE_SCRIPT = `
 redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
 return 1
 `;
 
@@ -49,7 +50,7 @@ const INVALIDATE = 'noaCacheInvalidate';
 
 interface CacheCommands {
   [FILL](key: string, generation: string, value: string, ttlSeconds: number, ticket: string): Promise<number>;
-  [INVALIDATE](key: string, generation: string, generationTtlMs: number): Promise<number>;
+  [INVALIDATE](key: string, generation: string, generationTtlMs: number, newGeneration: string): Promise<number>;
 }
 
 /** The key of the generation kept next to `key`. */
@@ -93,5 +94,5 @@ export async function fillCache(redis: RedisClient, key: string, value: string, 
 /** Deletes `key` and moves its generation on, so no reader that started before can fill it (see the module comment). */
 export async function invalidateCache(redis: RedisClient, key: string): Promise<void> {
   checkKey(key);
-  await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS);
+  await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS, randomBytes(12).toString('base64url'));
 }

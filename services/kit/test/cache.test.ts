@@ -47,16 +47,30 @@ for (const kind of ['cluster', 'single'] as const) {
       assert.equal(await redis.get(k), '{"v":2}');
     });
 
-    it('invalidation deletes the entry and moves its generation on, kept for an hour after the last write', async () => {
+    it('invalidation deletes the entry and moves its generation on to a new value, kept for an hour after the last write', async () => {
       const k = key();
       await fillCache(redis, k, 'x', 60, await readCacheTicket(redis, k));
       assert.equal(await readCacheTicket(redis, k), '0');
       await invalidateCache(redis, k);
+      const first = await readCacheTicket(redis, k);
       await invalidateCache(redis, k);
+      const second = await readCacheTicket(redis, k);
       assert.equal(await redis.exists(k), 0);
-      assert.equal(await readCacheTicket(redis, k), '2');
+      assert.notEqual(first, '0');
+      assert.notEqual(second, first);
       const left = await redis.pttl(cacheGenerationKey(k));
       assert.ok(left > 3_590_000 && left <= 3_600_000, `generation pttl ${left}`);
+    });
+
+    it('refuses a stale fill even when the generation expired and a new write came after (no counter to come back round)', async () => {
+      const k = key();
+      await invalidateCache(redis, k);
+      const ticket = await readCacheTicket(redis, k);
+      // The generation expires (an hour after the last write), then a write invalidates again.
+      await redis.del(cacheGenerationKey(k));
+      await invalidateCache(redis, k);
+      assert.equal(await fillCache(redis, k, '{"stale":true}', 60, ticket), false);
+      assert.equal(await redis.exists(k), 0);
     });
 
     it('refuses a key without a hash tag, naming it', async () => {

@@ -109,6 +109,10 @@ describe('users service', function () {
       assert.match(patch.json().message, /^body\.bio: must not contain NUL/);
       const me = (await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': user.user.id } })).json();
       assert.equal(me.bio, '', 'nothing stored');
+      // A password is only hashed, never stored as text: any string is one, and it logs in.
+      const odd = email('odd-password');
+      assert.equal((await signup({ email: odd, password: 'nul\u0000inside' })).statusCode, 201);
+      assert.equal((await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: odd, password: 'nul\u0000inside' } })).statusCode, 200);
     });
 
     it('answers malformed JSON with 400 and an oversized body with 413', async () => {
