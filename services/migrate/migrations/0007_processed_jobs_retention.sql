@@ -1,4 +1,11 @@
 -- The worker prunes processed_jobs past its retention (WORKER_PROCESSED_JOBS_RETENTION_HOURS):
 -- without it the table grows by one row per job forever. The index serves that
 -- DELETE ... WHERE processed_at < $1. (On Citus it is created on every shard.)
+--
+-- A plain CREATE INDEX blocks writes to the table while it builds. That is
+-- harmless here only because processed_jobs ships in the same release (0004)
+-- and is empty when this runs. An index on a table that already holds data
+-- needs CREATE INDEX CONCURRENTLY, which cannot run inside the transaction the
+-- runner wraps every migration in: the runner would need a no-transaction mode
+-- for such a file first.
 CREATE INDEX IF NOT EXISTS processed_jobs_processed_at_idx ON processed_jobs (processed_at);

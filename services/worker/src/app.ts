@@ -72,6 +72,7 @@ export function buildApp(deps: WorkerDeps): WorkerApp {
     logger: deps.logger,
     retentionHours: deps.processedJobsRetentionHours ?? 168,
     onPruned: (rows) => pruned.inc(rows),
+    slots: consumer.databaseSlots,
   });
   const app = createHttpServer({
     service: 'worker',

@@ -67,6 +67,11 @@ export class JobConsumer {
     if (missing.length > 0) throw new Error(`types (${missing.join(', ')}) have no handler`);
   }
 
+  /** The database slots jobs take; other database work of the worker takes them too, so readiness keeps its connection. */
+  get databaseSlots(): DatabaseSlots {
+    return this.slots;
+  }
+
   /** True while the consumer holds an open channel with its consumers registered. */
   get consuming(): boolean {
     return this.channel !== null && this.consumerTags.length === this.types.length;

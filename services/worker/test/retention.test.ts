@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { createPgPool, type PgPool } from '@noa/kit';
 import type { TestDatabase } from '@noa/kit/testing';
+import { DatabaseSlots } from '../src/database-slots';
 import { ProcessedJobsRetention } from '../src/retention';
+import pg from 'pg';
 import { migratedDatabase } from './support';
 
 describe('processed_jobs retention against PostgreSQL', function () {
@@ -51,6 +53,47 @@ describe('processed_jobs retention against PostgreSQL', function () {
     const after = sweeps;
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(sweeps, after, 'no sweep after stop');
+  });
+
+  it('takes a job slot, so a sweep never takes the connection kept for readiness', async () => {
+    await pool.query('DELETE FROM processed_jobs');
+    await record(48);
+    const small = createPgPool({ url: db.url, max: 2, connectionTimeoutMs: 1000, logger: pino({ level: 'silent' }) });
+    try {
+      const slots = new DatabaseSlots(1);
+      const job = await slots.acquire(new AbortController().signal); // a job holds the only slot (and a connection)
+      const held = await small.connect();
+      const retention = new ProcessedJobsRetention({ pool: small, logger: pino({ level: 'silent' }), retentionHours: 24, slots });
+      const sweeping = retention.sweep();
+      await new Promise((r) => setTimeout(r, 100));
+      const started = Date.now();
+      await small.query('SELECT 1'); // readiness: the pool's other connection is free
+      assert.ok(Date.now() - started < 500);
+      assert.equal(await remaining(), 1, 'the sweep waits for a slot');
+      held.release();
+      job();
+      assert.equal(await sweeping, 1);
+    } finally {
+      await small.end();
+    }
+  });
+
+  it('lets one replica sweep at a time: another one skips while the lock is held', async () => {
+    await pool.query('DELETE FROM processed_jobs');
+    await record(48);
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock($1)', [0x6e6f6170]);
+      const retention = new ProcessedJobsRetention({ pool, logger: pino({ level: 'silent' }), retentionHours: 24 });
+      assert.equal(await retention.sweep(), 0, 'skipped: another sweep holds the lock');
+      assert.equal(await remaining(), 1);
+      await other.query('COMMIT');
+      assert.equal(await retention.sweep(), 1);
+    } finally {
+      await other.end();
+    }
   });
 
   it('refuses a retention under an hour, naming the value', () => {
