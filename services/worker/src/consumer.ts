@@ -60,7 +60,8 @@ export class JobConsumer {
   private readonly slots: DatabaseSlots;
 
   constructor(private readonly options: JobConsumerOptions) {
-    this.slots = new DatabaseSlots(options.databaseSlots ?? Math.max(1, (options.pool.options.max ?? 10) - 1));
+    // (A consumer with only non-transactional handlers may have no pool: the benchmark's no-op run.)
+    this.slots = new DatabaseSlots(options.databaseSlots ?? Math.max(1, ((options.pool as PgPool | null)?.options.max ?? 10) - 1));
     this.handlers = new Map(options.handlers.map((h) => [h.type, h]));
     this.types = options.types ?? options.handlers.map((h) => h.type);
     const missing = this.types.filter((t) => !this.handlers.has(t));
