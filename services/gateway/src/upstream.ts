@@ -127,9 +127,9 @@ export class Upstream {
         }),
       {
         // A request given up in the queue because its client went away was never sent: it says
-        // nothing about the upstream (opossum counts it as a success; it cannot be the half-open
-        // trial, which goes to an idle pool and is never queued).
-        errorFilter: (error: unknown) => error instanceof ClientGoneError,
+        // nothing about the upstream, so it is not a failure (opossum then counts it as a success).
+        // Except as the half-open trial, where a success would close the circuit untested.
+        errorFilter: (error: unknown) => error instanceof ClientGoneError && !this.breaker.halfOpen,
         name: options.name,
         // undici's own headers/body timeouts abort the request; a second timer here would only duplicate them.
         timeout: false,
@@ -244,9 +244,10 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
+    // Given up while it waited for a connection: fail it before anything is written. Throwing
+    // (rather than controller.abort) keeps the keep-alive socket: undici drops just this request.
+    if (this.abandoned) throw this.abandoned;
     this.controller = controller;
-    // Given up while it waited for a connection: abort before anything is written.
-    if (this.abandoned) controller.abort(this.abandoned);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {

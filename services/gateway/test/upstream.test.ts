@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import type { ServerResponse } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createLogger } from "@noa/kit";
 import { isFailure, Upstream } from "../src/upstream";
 import { freePort } from "./support/redis";
@@ -100,6 +101,32 @@ describe("Upstream circuit breaker", () => {
       assert.equal(single.state, "closed", "a client going away is not a failure of the upstream");
     } finally {
       await single.close();
+    }
+  });
+
+  it("keeps its keep-alive connection when requests given up in the queue reach it", async () => {
+    let connections = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.end("ok"), 150);
+    });
+    server.on("connection", () => connections++);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const single = new Upstream({ name: "users", url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 2000, connections: 1, volumeThreshold: 100, resetTimeoutMs: 400, logger });
+    try {
+      const first = single.send({ method: "GET", path: "/", headers: {} });
+      const clients = Array.from({ length: 10 }, () => Object.assign(new EventEmitter(), { writableFinished: false }) as unknown as ServerResponse);
+      const queued = clients.map((client) => single.send({ method: "GET", path: "/", headers: {} }, { client }));
+      await new Promise((r) => setTimeout(r, 30));
+      for (const client of clients) client.emit("close");
+      for (const result of await Promise.all(queued)) assert.ok(isFailure(result) && result.reason === "client_closed");
+      await first;
+      const after = await single.send({ method: "GET", path: "/", headers: {} });
+      assert.ok(!isFailure(after) && after.statusCode === 200);
+      assert.equal(connections, 1, "one keep-alive connection throughout");
+    } finally {
+      await single.close();
+      await new Promise((r) => server.close(r));
     }
   });
 
