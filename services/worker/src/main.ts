@@ -31,8 +31,9 @@ async function main(): Promise<void> {
     timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     onShutdown: [
       // Most of the deadline goes to in-flight jobs; the rest to closing the clients.
-      () => worker.consumer.stop(Math.max(1000, env.SHUTDOWN_TIMEOUT_MS - 3000)),
+      // Pruning first: it stops between batches, so the jobs get the deadline.
       () => worker.retention.stop(),
+      () => worker.consumer.stop(Math.max(1000, env.SHUTDOWN_TIMEOUT_MS - 3000)),
       () => amqp.close(),
       () => pool.end(),
     ],

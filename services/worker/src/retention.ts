@@ -15,6 +15,10 @@ export interface RetentionOptions {
   readonly onPruned?: (rows: number) => void;
   /** The job consumer's database slots: a sweep takes one, so it never takes the connection kept for readiness. */
   readonly slots?: DatabaseSlots;
+  /** Records deleted per statement (default 5000): each batch is its own short transaction, well inside the query timeout. */
+  readonly batchSize?: number;
+  /** Batches per sweep at most (default 200): a backlog is worked off over several sweeps rather than one long one. */
+  readonly maxBatches?: number;
 }
 
 /**
@@ -24,8 +28,11 @@ export interface RetentionOptions {
  * pruning the table grows by a row per job forever (at the seeds' peak of
  * 100,000 jobs a minute, 144 million rows a day). Every replica schedules
  * sweeps; a transaction-scoped advisory lock lets one run at a time (the
- * others skip), frequent sweeps keep each one small, and on Citus the
- * DELETE runs on every shard in parallel.
+ * others skip). A sweep deletes in batches, each its own short transaction
+ * (a backlog — after lowering the retention, or a day without sweeps — is
+ * worked off batch by batch instead of one DELETE that would outlast the
+ * query timeout and roll back every time), and stops between batches when
+ * the worker shuts down.
  */
 export class ProcessedJobsRetention {
   private timer: NodeJS.Timeout | undefined;
@@ -66,6 +73,22 @@ export class ProcessedJobsRetention {
    */
   async sweep(now = new Date()): Promise<number> {
     const cutoff = new Date(now.getTime() - this.options.retentionHours * 3_600_000);
+    const batchSize = this.options.batchSize ?? 5_000;
+    const maxBatches = this.options.maxBatches ?? 200;
+    let total = 0;
+    for (let batch = 0; batch < maxBatches && !this.stopped; batch++) {
+      const deleted = await this.deleteBatch(cutoff, batchSize);
+      if (deleted === undefined) break; // another replica is sweeping
+      total += deleted;
+      if (deleted < batchSize) break;
+    }
+    if (total > 0) this.options.logger.info({ rows: total, before: cutoff.toISOString() }, 'pruned processed_jobs');
+    this.options.onPruned?.(total);
+    return total;
+  }
+
+  /** One batch in its own transaction, under the sweep lock; undefined when another replica holds it. */
+  private async deleteBatch(cutoff: Date, batchSize: number): Promise<number | undefined> {
     const release = this.options.slots ? await this.options.slots.acquire(this.abort.signal) : () => {};
     try {
       const client = await this.options.pool.connect();
@@ -73,12 +96,16 @@ export class ProcessedJobsRetention {
       try {
         await client.query('BEGIN');
         const { rows: locked } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [SWEEP_LOCK_KEY]);
-        let rows = 0;
-        if (locked[0]!.ok) rows = (await client.query('DELETE FROM processed_jobs WHERE processed_at < $1', [cutoff])).rowCount ?? 0;
+        let deleted: number | undefined;
+        if (locked[0]!.ok) {
+          const result = await client.query(
+            `DELETE FROM processed_jobs WHERE (user_id, job_id) IN (SELECT user_id, job_id FROM processed_jobs WHERE processed_at < $1 LIMIT $2)`,
+            [cutoff, batchSize],
+          );
+          deleted = result.rowCount ?? 0;
+        }
         await client.query('COMMIT');
-        if (rows > 0) this.options.logger.info({ rows, before: cutoff.toISOString() }, 'pruned processed_jobs');
-        this.options.onPruned?.(rows);
-        return rows;
+        return deleted;
       } catch (err) {
         await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         throw err;

@@ -39,6 +39,22 @@ describe('processed_jobs retention against PostgreSQL', function () {
     assert.match(rows[0].indexdef, /\(processed_at\)/);
   });
 
+  it('works off a backlog in batches, each its own transaction, and no more batches than allowed per sweep', async () => {
+    await pool.query('DELETE FROM processed_jobs');
+    await pool.query(
+      `INSERT INTO processed_jobs (user_id, job_id, job_type, attempt, processed_at)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'analytics', 1, now() - interval '48 hours' FROM generate_series(1, 2500)`,
+    );
+    await record(1);
+    const pruned: number[] = [];
+    const retention = new ProcessedJobsRetention({ pool, logger: pino({ level: 'silent' }), retentionHours: 24, batchSize: 1000, maxBatches: 2, onPruned: (n) => pruned.push(n) });
+    assert.equal(await retention.sweep(), 2000, 'two batches of 1000');
+    assert.equal(await remaining(), 501);
+    assert.equal(await retention.sweep(), 500, 'the rest at the next sweep');
+    assert.equal(await remaining(), 1);
+    assert.deepEqual(pruned, [2000, 500]);
+  });
+
   it('sweeps on its own every interval once started, and stops cleanly', async () => {
     await pool.query('DELETE FROM processed_jobs');
     await record(48);
