@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -10,8 +10,9 @@ import type { RedisClient } from './redis.js';
  * is then served until its TTL (minutes), on every replica.
  *
  * Here every entry has a generation next to it (`<key>:gen`), which each
- * invalidation replaces with a new random value (never a counter: one that
- * expired and restarted could come back to a value a reader still holds). A reader that missed takes a ticket (the current
+ * invalidation replaces with a new random number (never a counter: one that
+ * expired and restarted could come back to a value a reader still holds; a
+ * number, so a script that INCRs it still works on it). A reader that missed takes a ticket (the current
  * generation, {@link readCacheTicket}) *before* it reads the database, and
  * its fill is a script that stores the value only if the generation is still
  * the ticket's. A write that committed after the ticket was taken has moved
@@ -94,5 +95,5 @@ export async function fillCache(redis: RedisClient, key: string, value: string, 
 /** Deletes `key` and moves its generation on, so no reader that started before can fill it (see the module comment). */
 export async function invalidateCache(redis: RedisClient, key: string): Promise<void> {
   checkKey(key);
-  await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS, randomBytes(12).toString('base64url'));
+  await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS, String(randomInt(1, 2 ** 48)));
 }

@@ -58,6 +58,7 @@ for (const kind of ['cluster', 'single'] as const) {
       assert.equal(await redis.exists(k), 0);
       assert.notEqual(first, '0');
       assert.notEqual(second, first);
+      assert.match(second, /^\d+$/, 'a number: a script that INCRs the generation still works on it');
       const left = await redis.pttl(cacheGenerationKey(k));
       assert.ok(left > 3_590_000 && left <= 3_600_000, `generation pttl ${left}`);
     });

@@ -155,17 +155,6 @@ export async function runMigrations(args: RunMigrationsArgs): Promise<MigrationR
     const citus = (await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount === 1;
     logger.info({ citus, files: migrations.length }, 'migrating');
 
-    // A file renamed after it was applied would run a second time under its new name.
-    const { rows: recordedIds } = await client.query<{ id: string }>('SELECT id FROM schema_migrations');
-    const problems: string[] = [];
-    for (const migration of migrations) {
-      const sameNumber = recordedIds.map((r) => r.id).filter((id) => id !== migration.id && id.slice(0, 4) === migration.id.slice(0, 4) && id.endsWith('.citus') === migration.citusOnly);
-      if (sameNumber.length > 0) {
-        problems.push(`${migration.file}: number ${migration.id.slice(0, 4)} was applied as ${sameNumber.join(', ')}; applied migrations keep their names (add a new number instead)`);
-      }
-    }
-    if (problems.length > 0) throw new MigrationError(problems.join('; '));
-
     const ddlLockTimeout = Math.max(1, Math.floor(args.ddlLockTimeoutMs ?? 5_000));
     const attempts = Math.max(1, Math.floor(args.ddlLockAttempts ?? 8));
     for (const migration of migrations) {
@@ -175,6 +164,17 @@ export async function runMigrations(args: RunMigrationsArgs): Promise<MigrationR
       }
       const applyOnce = () => inTransaction(async () => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+        // Under the lock, so a run of another image cannot record the same number in between: a file
+        // renamed after it was applied would otherwise run a second time under its new name.
+        const { rows: sameNumber } = await client.query<{ id: string }>(
+          `SELECT id FROM schema_migrations WHERE left(id, 4) = $1 AND id <> $2 AND (id LIKE '%.citus') = $3 ORDER BY id`,
+          [migration.id.slice(0, 4), migration.id, migration.citusOnly],
+        );
+        if (sameNumber.length > 0) {
+          throw new MigrationError(
+            `${migration.file}: number ${migration.id.slice(0, 4)} was applied as ${sameNumber.map((r) => r.id).join(', ')}; applied migrations keep their names (add a new number instead)`,
+          );
+        }
         const { rows } = await client.query<{ checksum: string }>('SELECT checksum FROM schema_migrations WHERE id = $1', [migration.id]);
         if (rows.length === 1) {
           if (rows[0]!.checksum !== migration.checksum) {

@@ -136,6 +136,28 @@ describe('runMigrations', () => {
     }
   });
 
+  it('records one of two images that race with a migration under different names, and refuses the other', async () => {
+    const a = await tempMigrations({ '0001_t.sql': 'CREATE TABLE t (id int);', '0002_u.sql': 'CREATE TABLE IF NOT EXISTS u (id int);' });
+    const b = await tempMigrations({ '0001_t.sql': 'CREATE TABLE t (id int);', '0002_u_renamed.sql': 'CREATE TABLE IF NOT EXISTS u (id int);' });
+    try {
+      const results = await Promise.allSettled([runMigrations({ databaseUrl: db.url, logger, directory: a }), runMigrations({ databaseUrl: db.url, logger, directory: b })]);
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const ids = (await client.query<{ id: string }>(`SELECT id FROM schema_migrations WHERE id LIKE '0002%'`)).rows.map((r) => r.id);
+        assert.equal(ids.length, 1, `recorded ${ids.join(', ')}`);
+      } finally {
+        await client.end();
+      }
+      const refused = results.filter((r) => r.status === 'rejected');
+      assert.equal(refused.length, 1);
+      assert.match(String((refused[0] as PromiseRejectedResult).reason), /number 0002 was applied as 0002_u(_renamed)?; applied migrations keep their names/);
+    } finally {
+      await rm(a, { recursive: true });
+      await rm(b, { recursive: true });
+    }
+  });
+
   it('lets its statements wait only briefly for a table lock, rolling back and trying again, so queries on the table are not held up', async () => {
     const dir = await tempMigrations({ '0001_t.sql': 'CREATE TABLE t (id int); INSERT INTO t VALUES (1);' });
     const holder = new pg.Client({ connectionString: db.url });

@@ -175,9 +175,13 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       },
     },
     async (request, reply) => {
-      // The password is only ever hashed, never stored as text: any string is a password.
+      // The password is only ever hashed, never stored as text: a NUL is fine in it. An unpaired
+      // surrogate is not: UTF-8 turns every one into U+FFFD, so distinct passwords would hash alike.
       const { password, ...stored } = request.body;
       assertStorableText(stored, 'body');
+      if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(password)) {
+        throw new HttpError(400, 'body.password: must not contain unpaired UTF-16 surrogates');
+      }
       checkPasswordBytes(password);
       const email = normaliseEmail(request.body.email);
       const passwordHash = await timed('hash', () => hashPassword(password, scryptParams));
@@ -206,7 +210,7 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       },
     },
     async (request) => {
-      // The password is only ever hashed, never stored as text: any string is a password.
+      // The password is only ever hashed: any string is checked (older accounts may have any).
       const { password, ...stored } = request.body;
       assertStorableText(stored, 'body');
       checkPasswordBytes(password);

@@ -109,7 +109,11 @@ describe('users service', function () {
       assert.match(patch.json().message, /^body\.bio: must not contain NUL/);
       const me = (await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': user.user.id } })).json();
       assert.equal(me.bio, '', 'nothing stored');
-      // A password is only hashed, never stored as text: any string is one, and it logs in.
+      // A lone surrogate in a new password is refused: UTF-8 would make it U+FFFD, like any other.
+      const lone = await h.app.inject({ method: 'POST', url: '/api/auth/signup', headers: { 'content-type': 'application/json' }, payload: `{"email":"${email('lone')}","password":"half \\ud83d emoji"}` });
+      assert.equal(lone.statusCode, 400);
+      assert.equal(lone.json().message, 'body.password: must not contain unpaired UTF-16 surrogates');
+      // A password is only hashed, never stored as text: a NUL is fine in it, and it logs in.
       const odd = email('odd-password');
       assert.equal((await signup({ email: odd, password: 'nul\u0000inside' })).statusCode, 201);
       assert.equal((await h.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: odd, password: 'nul\u0000inside' } })).statusCode, 200);
