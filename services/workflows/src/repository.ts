@@ -20,9 +20,9 @@ const workflowColumns = (t: string): string =>
    to_char(${t}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || ${t}.id AS cursor`;
 const WORKFLOW_COLUMNS = workflowColumns('workflows');
 
-/** A workflow row with its steps, read by one statement: one snapshot, so never an old row with new steps. */
+/** A workflow row with its steps, read by one statement: one snapshot, so never an old row with new steps. (json, not jsonb: it keeps the steps' key order.) */
 const WORKFLOW_WITH_STEPS = `SELECT ${workflowColumns('w')},
-    (SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'position', s.position, 'name', s.name, 'kind', s.kind, 'config', s.config) ORDER BY s.position), '[]'::jsonb)
+    (SELECT coalesce(json_agg(json_build_object('id', s.id, 'position', s.position, 'name', s.name, 'kind', s.kind, 'config', s.config) ORDER BY s.position), '[]'::json)
        FROM workflow_steps s WHERE s.user_id = w.user_id AND s.workflow_id = w.id) AS steps
    FROM workflows w
   WHERE w.user_id = $1 AND w.id = $2`;

@@ -236,6 +236,8 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     assert.equal(removed.statusCode, 204);
     const after = await app.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
     assert.deepEqual(after.json().steps.map((s: any) => s.name), ['two']);
+    assert.deepEqual(Object.keys(after.json().steps[0]), ['id', 'position', 'name', 'kind', 'config'], 'steps read back as they were written');
+    assert.deepEqual(after.json().steps[0].config, { to: 'x' });
     assert.equal(after.json().version, 3);
   });
 
