@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -11,42 +9,9 @@ import { createWorkerMetrics, type WorkerMetrics } from '../src/metrics';
 import type { RetryPolicy } from '../src/retry';
 import { createPgPool, DEAD_LETTER_QUEUE, JOBS_EXCHANGE, newJob, type PgPool } from '@noa/kit';
 import { createTestVhost, type TestDatabase, type TestVhost } from '@noa/kit/testing';
-import { migratedDatabase } from './support';
+import { migratedDatabase, waitFor, webhookReceiver } from './support';
 
 const FAST_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 150, maxDelayMs: 1000 };
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-interface Received {
-  at: number;
-  headers: IncomingMessage['headers'];
-  body: any;
-}
-
-/** A local webhook receiver answering with the statuses given, in order (the last one repeats). */
-async function webhookReceiver(statuses: number[]): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c) => (data += c));
-    req.on('end', () => {
-      received.push({ at: Date.now(), headers: req.headers, body: JSON.parse(data) });
-      res.statusCode = statuses[Math.min(received.length - 1, statuses.length - 1)]!;
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks`, received, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
   this.timeout(30_000);
@@ -122,7 +87,7 @@ describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
   });
 
   it('delivers a webhook with the job id for deduplication and records it', async () => {
-    const receiver = await webhookReceiver([204]);
+    const receiver = await webhookReceiver({ statuses: [204] });
     try {
       const job = newJob('webhook', randomUUID(), { url: receiver.url, event: 'workflow.updated', data: { workflowId: 'w1' } });
       await publish('webhook', job);
@@ -140,7 +105,7 @@ describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
   });
 
   it('retries a failing job with exponential backoff, then dead-letters it after the last attempt', async () => {
-    const receiver = await webhookReceiver([500]);
+    const receiver = await webhookReceiver({ statuses: [500] });
     try {
       const job = newJob('webhook', randomUUID(), { url: receiver.url, event: 'always.fails' });
       await publish('webhook', job);
@@ -165,7 +130,7 @@ describe('JobConsumer against RabbitMQ and PostgreSQL', function () {
   });
 
   it('dead-letters a 4xx webhook answer at once: a retry cannot fix it', async () => {
-    const receiver = await webhookReceiver([410]);
+    const receiver = await webhookReceiver({ statuses: [410] });
     try {
       const job = newJob('webhook', randomUUID(), { url: receiver.url, event: 'gone' });
       await publish('webhook', job);

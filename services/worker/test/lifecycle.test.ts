@@ -16,17 +16,7 @@ import { defaultHandlers } from '../src/handlers';
 import { createWorkerMetrics } from '../src/metrics';
 import { createAmqp, createLogger, createPgPool, JOBS_EXCHANGE, newJob, type PgPool } from '@noa/kit';
 import { createTestVhost, freePort, startTcpProxy, type TestDatabase, type TestVhost } from '@noa/kit/testing';
-import { migratedDatabase } from './support';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { migratedDatabase, waitFor } from './support';
 
 /**
  * Holds an uncommitted analytics row so a worker's upsert of the same key

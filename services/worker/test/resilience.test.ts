@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage } from 'amqplib';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -13,39 +11,10 @@ import { createWorkerMetrics } from '../src/metrics';
 import type { RetryPolicy } from '../src/retry';
 import { createPgPool, DEAD_LETTER_QUEUE, JOBS_EXCHANGE, newJob, type PgPool } from '@noa/kit';
 import { createTestVhost, startTcpProxy, type TcpProxy, type TestDatabase, type TestVhost } from '@noa/kit/testing';
-import { migratedDatabase } from './support';
+import { migratedDatabase, waitFor, webhookReceiver } from './support';
 
 const FAST_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 150, maxDelayMs: 600 };
 const silent = pino({ level: 'silent' });
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** A webhook receiver that answers `status` after `delayMs`, counting what it got. */
-async function slowReceiver(delayMs: number, status = 200): Promise<{ url: string; events: string[]; close(): Promise<void> }> {
-  const events: string[] = [];
-  const server: Server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c) => (data += c));
-    req.on('end', () => {
-      events.push(JSON.parse(data).event);
-      setTimeout(() => {
-        res.statusCode = status;
-        res.end();
-      }, delayMs);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks`, events, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 describe('worker resilience against RabbitMQ and PostgreSQL', function () {
   this.timeout(60_000);
@@ -111,20 +80,20 @@ describe('worker resilience against RabbitMQ and PostgreSQL', function () {
   it('runs every job when more are in flight than the pool has connections: they wait for a slot, not the pool timeout', async () => {
     // 2 connections, a 1 s pool timeout, 10 webhooks of 400 ms each taken at once: before, the jobs queued in
     // the pool past its timeout failed as if the job had, and some were dead-lettered without ever running.
-    const receiver = await slowReceiver(400);
+    const receiver = await webhookReceiver({ delayMs: 400 });
     try {
       const { pool, counter } = await startConsumer({ poolMax: 2, connectionTimeoutMs: 1000, prefetch: 20 });
       const jobs = Array.from({ length: 10 }, (_, i) => newJob('webhook', randomUUID(), { url: receiver.url, event: `slow.${i}` }));
       for (const job of jobs) await publish('webhook', job);
       // While every slot is busy, one connection stays free for readiness.
-      await waitFor('the receiver to be busy', async () => receiver.events.length >= 1);
+      await waitFor('the receiver to be busy', async () => receiver.received.length >= 1);
       const started = Date.now();
       await pool.query('SELECT 1');
       assert.ok(Date.now() - started < 500, `readiness query waited ${Date.now() - started} ms`);
       await waitFor('every webhook recorded', async () => (await counter('worker_jobs_processed_total', { type: 'webhook' })) === 10);
       assert.equal(await counter('worker_jobs_failed_total'), 0);
       assert.equal(await deadCount(), 0);
-      assert.equal(receiver.events.length, 10, 'each webhook was sent once');
+      assert.equal(receiver.received.length, 10, 'each webhook was sent once');
     } finally {
       await receiver.close();
     }
@@ -147,7 +116,7 @@ describe('worker resilience against RabbitMQ and PostgreSQL', function () {
   });
 
   it('dead-letters a payload with text PostgreSQL cannot store before any effect, as invalid-payload', async () => {
-    const receiver = await slowReceiver(0);
+    const receiver = await webhookReceiver();
     try {
       await startConsumer({ poolMax: 3, prefetch: 10 });
       const job = newJob('webhook', randomUUID(), { url: receiver.url, event: 'nul\u0000inside' });
@@ -155,14 +124,14 @@ describe('worker resilience against RabbitMQ and PostgreSQL', function () {
       const dead = await waitFor<GetMessage>('the dead letter', async () => (await publisher.get(DEAD_LETTER_QUEUE, { noAck: true })) || undefined);
       assert.equal(dead.properties.headers?.['x-dead-reason'], 'invalid-payload');
       assert.match(String(dead.properties.headers?.['x-last-error']), /payload\.event: must not contain NUL/);
-      assert.equal(receiver.events.length, 0, 'nothing was POSTed');
+      assert.equal(receiver.received.length, 0, 'nothing was POSTed');
     } finally {
       await receiver.close();
     }
   });
 
   it('replays a job that died after its retries: its type is read from its queue, not from the retry routing key', async () => {
-    const receiver = await slowReceiver(0, 500);
+    const receiver = await webhookReceiver({ statuses: [500] });
     try {
       await startConsumer({ poolMax: 3, prefetch: 10, retry: { maxAttempts: 2, baseDelayMs: 100, maxDelayMs: 100 } });
       const job = newJob('webhook', randomUUID(), { url: receiver.url, event: 'always.fails' });
