@@ -227,6 +227,13 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
 
   /** Ends the request with `error`: answers for it now, and aborts it upstream (at once, or when it leaves the queue). */
   private giveUp(error: Error): void {
+    this.fail(error);
+    this.abandoned = error;
+    this.controller?.abort(error);
+  }
+
+  /** Rejects the answer not yet given, or ends the body already streaming, with `error`. */
+  private fail(error: Error): void {
     this.cleanUp();
     if (!this.settled) {
       this.settled = true;
@@ -234,8 +241,6 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     } else {
       this.stream?.destroy(error);
     }
-    this.abandoned = error;
-    this.controller?.abort(error);
   }
 
   private cleanUp(): void {
@@ -290,12 +295,6 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.cleanUp();
-    if (!this.settled) {
-      this.settled = true;
-      this.reject(error);
-    } else {
-      this.stream?.destroy(error);
-    }
+    this.fail(error);
   }
 }
