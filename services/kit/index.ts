@@ -23,7 +23,7 @@ export { createLogger, REDACT_PATHS, type Logger } from './src/logger.js';
 export { createMetrics, HTTP_DURATION_BUCKETS, type ServiceMetrics } from './src/metrics.js';
 // Services declare their own metrics with the same prom-client the registry uses.
 export { Counter, Gauge, Histogram } from 'prom-client';
-export { createPgPool, checkPg, type PgPoolArgs, type PgPool, type PgPoolClient } from './src/pg.js';
+export { createPgPool, checkPg, withTransaction, type PgPoolArgs, type PgPool, type PgPoolClient } from './src/pg.js';
 export {
   createRedis,
   waitForRedis,

@@ -72,3 +72,24 @@ function serviceOf(logger: Logger): string {
   const bindings = logger.bindings() as { service?: unknown };
   return typeof bindings.service === 'string' ? bindings.service : 'noa';
 }
+
+/**
+ * Runs `fn` in one transaction on a connection of `pool`: COMMIT when it
+ * resolves, ROLLBACK when it throws (the error is rethrown). A connection
+ * whose ROLLBACK failed is destroyed rather than returned to the pool.
+ */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

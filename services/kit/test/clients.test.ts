@@ -9,6 +9,7 @@ import {
   createLogger,
   createMetrics,
   createPgPool,
+  withTransaction,
   createRedis,
   waitForRedis,
 } from '../index.js';
@@ -40,6 +41,25 @@ describe('createPgPool', () => {
     db = await createTestDatabase('kit_pg');
   });
   after(async () => db?.drop());
+
+  it('withTransaction commits what its function did, and rolls it all back when it throws', async () => {
+    const pool = createPgPool({ url: db.url, max: 2, logger });
+    try {
+      await pool.query('CREATE TABLE IF NOT EXISTS tx_probe (n int)');
+      assert.equal(await withTransaction(pool, async (client) => (await client.query('INSERT INTO tx_probe VALUES (1), (2)')).rowCount), 2);
+      await assert.rejects(
+        withTransaction(pool, async (client) => {
+          await client.query('INSERT INTO tx_probe VALUES (3)');
+          throw new Error('changed my mind');
+        }),
+        /changed my mind/,
+      );
+      assert.deepEqual((await pool.query('SELECT n FROM tx_probe ORDER BY n')).rows.map((r) => r.n), [1, 2]);
+      assert.equal(pool.waitingCount, 0, 'connections went back to the pool');
+    } finally {
+      await pool.end();
+    }
+  });
 
   it('round-trips a query and reports pool stats', async () => {
     const pool = createPgPool({ url: db.url, max: 2, logger });

@@ -1,4 +1,4 @@
-import type { Logger, PgPool } from '@noa/kit';
+import { withTransaction, type Logger, type PgPool } from '@noa/kit';
 import type { DatabaseSlots } from './database-slots';
 
 /** Advisory lock key ('noa' + 'prune'): one replica sweeps at a time. */
@@ -91,27 +91,15 @@ export class ProcessedJobsRetention {
   private async deleteBatch(cutoff: Date, batchSize: number): Promise<number | undefined> {
     const release = this.options.slots ? await this.options.slots.acquire(this.abort.signal) : () => {};
     try {
-      const client = await this.options.pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
+      return await withTransaction(this.options.pool, async (client) => {
         const { rows: locked } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [SWEEP_LOCK_KEY]);
-        let deleted: number | undefined;
-        if (locked[0]!.ok) {
-          const result = await client.query(
-            `DELETE FROM processed_jobs WHERE (user_id, job_id) IN (SELECT user_id, job_id FROM processed_jobs WHERE processed_at < $1 LIMIT $2)`,
-            [cutoff, batchSize],
-          );
-          deleted = result.rowCount ?? 0;
-        }
-        await client.query('COMMIT');
-        return deleted;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-        throw err;
-      } finally {
-        client.release(broken);
-      }
+        if (!locked[0]!.ok) return undefined;
+        const result = await client.query(
+          `DELETE FROM processed_jobs WHERE (user_id, job_id) IN (SELECT user_id, job_id FROM processed_jobs WHERE processed_at < $1 LIMIT $2)`,
+          [cutoff, batchSize],
+        );
+        return result.rowCount ?? 0;
+      });
     } finally {
       release();
     }

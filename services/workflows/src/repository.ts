@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { encodeKeysetCursor, type PgPool as Pool, type PgPoolClient as PoolClient } from '@noa/kit';
+import { encodeKeysetCursor, withTransaction, type PgPool as Pool, type PgPoolClient as PoolClient } from '@noa/kit';
 import { MAX_STEPS, type CreateWorkflow, type Step, type StepInput, type UpdateWorkflow, type Workflow, type WorkflowSummary } from './model';
 
 interface WorkflowRow {
@@ -55,20 +55,8 @@ export class TooManyStepsError extends Error {
 export class WorkflowRepository {
   constructor(private readonly pool: Pool) {}
 
-  async withTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+  withTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
   }
 
   async create(client: PoolClient, userId: string, input: CreateWorkflow): Promise<Workflow> {
