@@ -37,7 +37,7 @@ export { cacheGenerationKey, fillCache, invalidateCache, readCacheTicket, CACHE_
 export { isPrivateAddress, isPrivateHost } from './src/targets.js';
 export { createAmqp, withHeartbeat, type AmqpArgs, type AmqpClient, type AmqpSetup } from './src/amqp.js';
 export { createHttpServer, HttpError, type HealthCheck, type HttpServerArgs, type ErrorBody } from './src/http.js';
-export { assertStorableText, decodeKeysetCursor, describeIssue, encodeKeysetCursor, findUnstorableText, forwardedUserId, parseInput, UNSTORABLE_TEXT_RULE, USER_ID_HEADER } from './src/requests.js';
+export { assertStorableText, decodeKeysetCursor, describeIssue, encodeKeysetCursor, findUnstorableText, forwardedUserId, parseInput, UNPAIRED_SURROGATE, UNSTORABLE_TEXT_RULE, USER_ID_HEADER } from './src/requests.js';
 export { runService, type RunServiceArgs } from './src/run.js';
 export {
   JOB_TYPES,

@@ -12,8 +12,9 @@ import type { RedisClient } from './redis.js';
  * Here every entry has a generation next to it (`<key>:gen`), which each
  * invalidation replaces with a new random number (never a counter: one that
  * expired and restarted could come back to a value a reader still holds; a
- * number, so a script that INCRs it still works on it). A reader that missed takes a ticket (the current
- * generation, {@link readCacheTicket}) *before* it reads the database, and
+ * number, so a script that INCRs it still works on it). A reader that missed
+ * takes a ticket (the current generation, {@link readCacheTicket}) *before*
+ * it reads the database, and
  * its fill is a script that stores the value only if the generation is still
  * the ticket's. A write that committed after the ticket was taken has moved
  * the generation on, so that reader stores nothing, however long its read

@@ -23,8 +23,11 @@ export function forwardedUserId(request: FastifyRequest): string {
   return value.toLowerCase();
 }
 
-/** A NUL, or a UTF-16 surrogate without its other half. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A UTF-16 surrogate without its other half: UTF-8 encodes every one as U+FFFD. */
+export const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A NUL, or an unpaired surrogate. */
+const UNSTORABLE = new RegExp(`\\u0000|${UNPAIRED_SURROGATE.source}`);
 
 /**
  * The path of the first string in `value` (an object key or a string value,

@@ -11,6 +11,7 @@ import {
   type PgPool,
   type RedisClient,
   type ServiceMetrics,
+  UNPAIRED_SURROGATE,
   USER_ID_HEADER,
 } from '@noa/kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -179,7 +180,7 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
       // surrogate is not: UTF-8 turns every one into U+FFFD, so distinct passwords would hash alike.
       const { password, ...stored } = request.body;
       assertStorableText(stored, 'body');
-      if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(password)) {
+      if (UNPAIRED_SURROGATE.test(password)) {
         throw new HttpError(400, 'body.password: must not contain unpaired UTF-16 surrogates');
       }
       checkPasswordBytes(password);
