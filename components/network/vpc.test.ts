@@ -105,6 +105,22 @@ describe("Vpc", () => {
         assert.deepEqual(await promiseOf(vpc.availabilityZones), ["us-east-1a", "us-east-1b"]);
     });
 
+    it("excludes the configured zone IDs", async () => {
+        const { Vpc } = await import("./index.js");
+        const vpc = new Vpc("vex", { cidr: "10.40.0.0/16", azCount: 2, excludeZoneIds: ["use1-az1"] });
+        await harness.settle();
+        assert.deepEqual(await promiseOf(vpc.availabilityZones), ["us-east-1b", "us-east-1c"]);
+        assert.deepEqual(harness.invokesOf("aws:index/getAvailabilityZones:getAvailabilityZones")[0]!.inputs.excludeZoneIds, ["use1-az1"]);
+    });
+
+    it("names the usable AZs and the excluded zone IDs when too few are left", async () => {
+        const { pickZones } = await import("./index.js");
+        assert.deepEqual(pickZones("v", ["us-east-1a", "us-east-1b", "us-east-1d"], 2, ["use1-az3"]), ["us-east-1a", "us-east-1b"]);
+        assert.throws(() => pickZones("v", ["us-east-1a", "us-east-1b"], 3, ["use1-az3"]), {
+            message: `Vpc "v": azCount (3) exceeds the 2 usable AZs in this region (us-east-1a, us-east-1b; zone IDs use1-az3 excluded)`,
+        });
+    });
+
     it("prod shape: 3 AZs, NAT per AZ, subnets tagged for ELB discovery, S3 endpoint, flow logs", async () => {
         const { Vpc } = await import("./index.js");
         const vpc = new Vpc("vprod", {
@@ -151,7 +167,10 @@ describe("Vpc", () => {
         assert.equal(priv.tags["kubernetes.io/role/internal-elb"], "1");
         assert.equal(priv.tags["kubernetes.io/role/elb"], undefined);
         assert.equal(priv.tags["kubernetes.io/cluster/noa-prod"], "shared");
-        assert.deepEqual([priv.cidrBlock, priv.availabilityZone], ["10.20.64.0/19", "us-east-1c"]);
+        // us-east-1c is use1-az3 in this account (the emulation's mapping): EKS refuses it, so the third AZ is d.
+        assert.deepEqual([priv.cidrBlock, priv.availabilityZone], ["10.20.64.0/19", "us-east-1d"]);
+        assert.deepEqual(await promiseOf(vpc.availabilityZones), ["us-east-1a", "us-east-1b", "us-east-1d"]);
+        assert.deepEqual(harness.invokesOf("aws:index/getAvailabilityZones:getAvailabilityZones")[0]!.inputs.excludeZoneIds, ["use1-az3", "usw1-az2", "cac1-az3"]);
 
         // Each AZ's private route table uses the NAT in its own AZ.
         for (const i of [0, 1, 2]) {

@@ -36,7 +36,20 @@ export interface VpcArgs {
     readonly flowLogs?: VpcFlowLogsArgs;
     /** Tags on every child that takes tags. Default: none. */
     readonly tags?: Record<string, string>;
+    /**
+     * AZ IDs never to place subnets in. AZ names map to physical zones
+     * differently in every account, so zones are excluded by ID.
+     * Default: {@link EKS_UNSUPPORTED_ZONE_IDS}.
+     */
+    readonly excludeZoneIds?: readonly string[];
 }
+
+/**
+ * AZ IDs whose subnets EKS refuses for a cluster (UnsupportedAvailabilityZoneException),
+ * and which lack current (Nitro) instance types: us-east-1's use1-az3, us-west-1's usw1-az2,
+ * ca-central-1's cac1-az3 (EKS user guide, "VPC and subnet requirements").
+ */
+export const EKS_UNSUPPORTED_ZONE_IDS: readonly string[] = ["use1-az3", "usw1-az2", "cac1-az3"];
 
 export interface NormalizedVpcArgs {
     readonly cidr: string;
@@ -152,6 +165,16 @@ export function subnetTags(kind: "public" | "private", subnetName: string, clust
     };
 }
 
+/** The first `azCount` of the region's usable AZ names; an error naming them when there are too few. */
+export function pickZones(name: string, names: readonly string[], azCount: number, excludedZoneIds: readonly string[]): string[] {
+    if (names.length < azCount) {
+        throw new Error(
+            `Vpc "${name}": azCount (${azCount}) exceeds the ${names.length} usable AZs in this region (${names.join(", ")}; zone IDs ${excludedZoneIds.join(", ")} excluded)`,
+        );
+    }
+    return names.slice(0, azCount);
+}
+
 /**
  * A multi-AZ VPC for EKS: per AZ one public subnet (load balancers, NAT) and
  * one private subnet (nodes, pods), an internet gateway, NAT gateways (one
@@ -175,16 +198,12 @@ export class Vpc extends pulumi.ComponentResource {
         const layout = subnetLayout(a.cidr, a.azCount, a.publicSubnetPrefixLength, a.privateSubnetPrefixLength);
         const tagged = (n: string) => ({ ...a.tags, Name: n });
 
+        const excluded = [...(args.excludeZoneIds ?? EKS_UNSUPPORTED_ZONE_IDS)];
         const zones = aws.getAvailabilityZonesOutput(
-            { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
+            { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }], excludeZoneIds: excluded },
             { parent: this },
         );
-        const azs = zones.names.apply((names) => {
-            if (names.length < a.azCount) {
-                throw new Error(`Vpc "${name}": azCount (${a.azCount}) exceeds the ${names.length} available AZs in this region (${names.join(", ")})`);
-            }
-            return names.slice(0, a.azCount);
-        });
+        const azs = zones.names.apply((names) => pickZones(name, names, a.azCount, excluded));
 
         this.vpc = new aws.ec2.Vpc(
             `${name}-vpc`,

@@ -189,9 +189,12 @@ export const awsInvokes: Record<string, (inputs: Record<string, any>) => Record<
     }),
     "aws:index/getRegion:getRegion": () => ({ name: REGION, region: REGION, id: REGION, endpoint: `ec2.${REGION}.amazonaws.com`, description: "US East (N. Virginia)" }),
     "aws:index/getPartition:getPartition": () => ({ partition: PARTITION, dnsSuffix: "amazonaws.com", id: PARTITION, reverseDnsPrefix: "com.amazonaws" }),
-    "aws:index/getAvailabilityZones:getAvailabilityZones": () => {
-        const names = ["a", "b", "c", "d", "e", "f"].map((s) => `${REGION}${s}`);
-        return { names, zoneIds: names.map((_, i) => `use1-az${i + 1}`), id: REGION, groupNames: [REGION] };
+    "aws:index/getAvailabilityZones:getAvailabilityZones": (inputs) => {
+        // An account's name → ID mapping; here us-east-1c is use1-az3, the zone EKS refuses.
+        const zones = ["a", "b", "c", "d", "e", "f"].map((s, i) => ({ name: `${REGION}${s}`, zoneId: `use1-az${i + 1}` }));
+        const excluded = new Set<string>((inputs.excludeZoneIds as string[] | undefined) ?? []);
+        const kept = zones.filter((z) => !excluded.has(z.zoneId));
+        return { names: kept.map((z) => z.name), zoneIds: kept.map((z) => z.zoneId), id: REGION, groupNames: [REGION] };
     },
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": (inputs) => ({
         userName: "AWS",
