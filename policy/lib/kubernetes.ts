@@ -4,6 +4,50 @@
  * policy SDK's unknown-value proxy. Nothing here knows about noa's code; it
  * knows about Kubernetes.
  */
+import { type PolicyResource, UnknownValueError } from "@pulumi/policy";
+import * as policyProxy from "@pulumi/policy/proxy";
+
+/** The SDK's sentinel for an unknown object (internal to it, but what its error's constructor needs). */
+const unknownObjectValue: unknown = (policyProxy as Record<string, unknown>).unknownObjectValue;
+
+/** A stack whose Kubernetes objects have no outputs yet: the policy cannot judge them during this preview. */
+class UnknownOutputsError extends UnknownValueError {
+    constructor(message: string) {
+        super(unknownObjectValue, []);
+        (this as unknown as Error).message = message;
+    }
+}
+
+/**
+ * The object a program declared, for every Kubernetes resource a stack policy
+ * sees (other resources are returned as they are).
+ *
+ * Stack policies get outputs, and `@pulumi/kubernetes` outputs are the live
+ * object as the API server returned it — defaults filled in (a Deployment an
+ * HPA scales always has `spec.replicas`, set by the HPA) — with the checked
+ * inputs, auto-names included, under `__inputs`. Rules about what the program
+ * declares read those inputs; outputs without them (a preview that did not
+ * reach a cluster) are the inputs already.
+ *
+ * On a stack's first preview the cluster does not exist, its provider is not
+ * configured, and the engine records no outputs at all for its objects. That
+ * is not an empty object to judge with Kubernetes' defaults: the policy is
+ * reported as unable to run during this preview (as any unknown value is),
+ * and runs on the real outputs during `pulumi up`.
+ */
+export function declaredObjects(resources: PolicyResource[]): PolicyResource[] {
+    const empty = resources.filter((r) => r.type.startsWith("kubernetes:") && Object.keys(r.props).length === 0);
+    if (empty.length > 0) {
+        throw new UnknownOutputsError(
+            `${empty.length} Kubernetes object(s) have no outputs yet (e.g. ${empty[0]!.type} ${empty[0]!.name}): their provider is not configured until the cluster exists`,
+        );
+    }
+    return resources.map((r) => {
+        if (!r.type.startsWith("kubernetes:")) return r;
+        const inputs = r.props.__inputs;
+        return inputs === undefined ? r : { ...r, props: inputs };
+    });
+}
 
 /** Workload kinds that run pods from a template, by Pulumi type token. */
 export const POD_TEMPLATE_KINDS: Readonly<Record<string, string>> = {

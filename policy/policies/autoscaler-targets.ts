@@ -1,4 +1,5 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
+import { declaredObjects } from "../lib/kubernetes";
 import { fix } from "../lib/policy";
 import { autoscalersOf, describeWorkload, workloadKey, workloadsOf } from "../lib/workloads";
 
@@ -14,9 +15,11 @@ export const autoscalerTargets: StackValidationPolicy = {
     remediationSteps: "Point scaleTargetRef at an existing workload (same namespace, kind and name); keep exactly one autoscaler per workload.",
     configSchema: { properties: {} },
     validateStack: (args, reportViolation) => {
-        const workloads = new Map(workloadsOf(args.resources).map((w) => [workloadKey(w.namespace, w.kind, w.name), w]));
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
+        const workloads = new Map(workloadsOf(resources).map((w) => [workloadKey(w.namespace, w.kind, w.name), w]));
         const byTarget = new Map<string, string[]>();
-        for (const a of autoscalersOf(args.resources)) {
+        for (const a of autoscalersOf(resources)) {
             const self = `${a.kind} ${a.namespace}/${a.name}`;
             if (a.targetName === undefined) {
                 reportViolation(fix(`${self} has no spec.scaleTargetRef.name.`, "set scaleTargetRef to the Deployment or StatefulSet it scales."), a.resource.urn);

@@ -1,5 +1,5 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
-import { PEER_AUTHENTICATION_TYPES } from "../lib/kubernetes";
+import { declaredObjects, PEER_AUTHENTICATION_TYPES } from "../lib/kubernetes";
 import { boolean, fix } from "../lib/policy";
 
 export interface MtlsConfig {
@@ -24,9 +24,11 @@ export const istioStrictMtls: StackValidationPolicy = {
         },
     },
     validateStack: (args, reportViolation) => {
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
         const cfg = args.getConfig<MtlsConfig>();
         if (!cfg.requireStrict) return args.notApplicable("STRICT mTLS is not required in this environment");
-        const pas = args.resources.filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type));
+        const pas = resources.filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type));
         const selectorOf = (r: (typeof pas)[number]) => r.props.spec?.selector?.matchLabels;
         const meshWide = pas.filter((r) => r.props.metadata?.namespace === cfg.rootNamespace && (!selectorOf(r) || Object.keys(selectorOf(r)).length === 0));
         if (!meshWide.some((r) => r.props.spec?.mtls?.mode === "STRICT")) {

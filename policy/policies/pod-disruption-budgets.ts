@@ -1,5 +1,5 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
-import { PDB_TYPES, selectorMatches } from "../lib/kubernetes";
+import { declaredObjects, PDB_TYPES, selectorMatches } from "../lib/kubernetes";
 import { boolean, fix, integer } from "../lib/policy";
 import { autoscalersByTarget, autoscalersOf, describeWorkload, floorReplicas, workloadKey, workloadsOf } from "../lib/workloads";
 
@@ -42,11 +42,13 @@ export const podDisruptionBudgets: StackValidationPolicy = {
         },
     },
     validateStack: (args, reportViolation) => {
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
         const cfg = args.getConfig<DisruptionConfig>();
-        const owners = autoscalersByTarget(autoscalersOf(args.resources));
-        const pdbs = args.resources.filter((r) => PDB_TYPES.has(r.type));
+        const owners = autoscalersByTarget(autoscalersOf(resources));
+        const pdbs = resources.filter((r) => PDB_TYPES.has(r.type));
         const covered = new Set<string>();
-        for (const w of workloadsOf(args.resources)) {
+        for (const w of workloadsOf(resources)) {
             const replicas = floorReplicas(w, owners.get(workloadKey(w.namespace, w.kind, w.name)));
             const matching = pdbs.filter((b) => (b.props.metadata?.namespace ?? "default") === w.namespace && selectorMatches(b.props.spec?.selector, w.podLabels));
             for (const b of matching) {

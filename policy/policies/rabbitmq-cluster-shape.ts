@@ -1,4 +1,5 @@
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import { declaredObjects } from "../lib/kubernetes";
 import { fix, integer } from "../lib/policy";
 import { RABBITMQ_NODE, hasRole } from "../lib/stores";
 
@@ -47,9 +48,11 @@ export const rabbitmqClusterShape: StackValidationPolicy = {
         },
     },
     validateStack: (args, reportViolation) => {
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
         const cfg = args.getConfig<RabbitShapeConfig>();
-        const configMaps = args.resources.filter((r) => r.type === CONFIG_MAP);
-        for (const sts of args.resources.filter((r) => r.type === STATEFUL_SET && hasRole(r.props.spec?.template?.metadata?.labels, RABBITMQ_NODE))) {
+        const configMaps = resources.filter((r) => r.type === CONFIG_MAP);
+        for (const sts of resources.filter((r) => r.type === STATEFUL_SET && hasRole(r.props.spec?.template?.metadata?.labels, RABBITMQ_NODE))) {
             const who = `RabbitMQ StatefulSet ${sts.props.metadata?.namespace ?? "default"}/${sts.props.metadata?.name ?? sts.name}`;
             const nodes: number = sts.props.spec?.replicas ?? 1;
             if (nodes % 2 === 0) reportViolation(fix(`${who} runs ${nodes} nodes; an even count cannot keep a quorum when split in half.`, `run ${nodes + 1} (or ${Math.max(1, nodes - 1)}) nodes.`), sts.urn);

@@ -1,4 +1,5 @@
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import { declaredObjects } from "../lib/kubernetes";
 import { fix, integer } from "../lib/policy";
 import { INSTANCE_LABEL, REDIS_BOOTSTRAP, REDIS_NODE, hasRole } from "../lib/stores";
 
@@ -36,9 +37,11 @@ export const redisClusterShape: StackValidationPolicy = {
         },
     },
     validateStack: (args, reportViolation) => {
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
         const cfg = args.getConfig<RedisShapeConfig>();
-        const jobs = args.resources.filter((r) => r.type === JOB && hasRole(r.props.spec?.template?.metadata?.labels, REDIS_BOOTSTRAP));
-        for (const sts of args.resources.filter((r) => r.type === STATEFUL_SET && hasRole(r.props.spec?.template?.metadata?.labels, REDIS_NODE))) {
+        const jobs = resources.filter((r) => r.type === JOB && hasRole(r.props.spec?.template?.metadata?.labels, REDIS_BOOTSTRAP));
+        for (const sts of resources.filter((r) => r.type === STATEFUL_SET && hasRole(r.props.spec?.template?.metadata?.labels, REDIS_NODE))) {
             const ns = sts.props.metadata?.namespace ?? "default";
             const who = `Redis Cluster StatefulSet ${ns}/${sts.props.metadata?.name ?? sts.name}`;
             const instance = sts.props.spec.template.metadata.labels[INSTANCE_LABEL];

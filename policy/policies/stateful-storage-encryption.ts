@@ -1,4 +1,5 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
+import { declaredObjects } from "../lib/kubernetes";
 import { fix, strings } from "../lib/policy";
 
 export interface StorageEncryptionConfig {
@@ -25,6 +26,8 @@ export const statefulStorageEncryption: StackValidationPolicy = {
         },
     },
     validateStack: (args, reportViolation) => {
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
         const cfg = args.getConfig<StorageEncryptionConfig>();
         const allowed = new Set(cfg.encryptedStorageClasses);
         const check = (storageClass: string | undefined, who: string, urn: string) => {
@@ -32,7 +35,7 @@ export const statefulStorageEncryption: StackValidationPolicy = {
                 reportViolation(fix(`${who} uses storage class ${storageClass ?? "<cluster default>"}, which is not an encrypted class (${cfg.encryptedStorageClasses.join(", ")}).`, `set spec.storageClassName to ${cfg.encryptedStorageClasses[0] ?? "an encrypted class"}.`), urn);
             }
         };
-        for (const r of args.resources) {
+        for (const r of resources) {
             const ns = r.props.metadata?.namespace ?? "default";
             if (r.type === STATEFUL_SET) {
                 for (const t of r.props.spec?.volumeClaimTemplates ?? []) {

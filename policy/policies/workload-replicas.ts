@@ -1,5 +1,6 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
 import { roleKey } from "../lib/stores";
+import { declaredObjects } from "../lib/kubernetes";
 import { fix, integer } from "../lib/policy";
 import { autoscalersByTarget, autoscalersOf, describeWorkload, workloadKey, workloadsOf } from "../lib/workloads";
 
@@ -33,9 +34,11 @@ export const workloadReplicas: StackValidationPolicy = {
         },
     },
     validateStack: (args, reportViolation) => {
+        // What the program declared, not the live objects (lib/kubernetes.ts).
+        const resources = declaredObjects(args.resources);
         const cfg = args.getConfig<WorkloadReplicasConfig>();
-        const owners = autoscalersByTarget(autoscalersOf(args.resources));
-        for (const w of workloadsOf(args.resources)) {
+        const owners = autoscalersByTarget(autoscalersOf(resources));
+        for (const w of workloadsOf(resources)) {
             const who = describeWorkload(w);
             const scalers = owners.get(workloadKey(w.namespace, w.kind, w.name));
             if (scalers && scalers.length > 0) {

@@ -52,6 +52,18 @@ describe("the real program under the policy pack", function () {
         });
     }
 
+    it("on a stack's first preview (no cluster yet, so no outputs for its Kubernetes objects) reports the Kubernetes stack policies as unable to run, not as violated", async () => {
+        const { resources } = await evaluateStack("prod");
+        const preview = resources.map((r) => (r.type.startsWith("kubernetes:") ? { ...r, state: {} } : r));
+        const v = await runPolicies(preview, "prod");
+        assert.deepEqual(summary(mandatory(v)), []);
+        const cannotRun = v.filter((x) => x.level === "advisory" && /can't run policy '[a-z-]+' .* during preview: \d+ Kubernetes object\(s\) have no outputs yet/.test(x.message));
+        assert.deepEqual(
+            cannotRun.map((x) => x.policy).sort(),
+            ["autoscaler-targets", "istio-strict-mtls", "pod-disruption-budgets", "rabbitmq-cluster-shape", "redis-cluster-shape", "stateful-storage-encryption", "workload-replicas"],
+        );
+    });
+
     describe("broken through the stack config", () => {
         const cases: Array<{ what: string; key: string; change: (v: any) => void; policy: string; message: RegExp; alsoViolated?: string[] }> = [
             { what: "prod with one gateway replica", key: "noa:services", change: (s) => { s.gateway.minReplicas = 1; }, policy: "hpa-bounds", message: /^HorizontalPodAutoscaler noa\/gateway has minReplicas 1, below the environment's minimum of 3/ },

@@ -11,7 +11,20 @@ import type { Violation } from "../runtime/run";
 
 let counter = 0;
 
-/** A custom resource; its outputs (`state`) default to its inputs, as the Kubernetes provider returns them. */
+/**
+ * The outputs a resource's inputs give it. A Kubernetes object's are what the
+ * provider records: the live object, with the API server's defaults (a
+ * Deployment or StatefulSet always has `spec.replicas`), and the inputs under
+ * `__inputs`. Other resources' outputs are their inputs.
+ */
+export function outputsOf(type: string, inputs: Record<string, any>): Record<string, any> {
+    const state = structuredClone(inputs);
+    if (!type.startsWith("kubernetes:")) return state;
+    if ((type === T.deployment || type === T.statefulSet) && state.spec !== undefined) state.spec.replicas ??= 1;
+    return { ...state, __inputs: structuredClone(inputs) };
+}
+
+/** A custom resource whose outputs (`state`) follow from its inputs ({@link outputsOf}). */
 export function res(type: string, name: string, inputs: Record<string, any>, extra: Partial<PlannedResource> = {}): PlannedResource {
     counter++;
     return {
@@ -22,7 +35,7 @@ export function res(type: string, name: string, inputs: Record<string, any>, ext
         custom: true,
         inputs,
         secretPaths: [],
-        state: structuredClone(inputs),
+        state: outputsOf(type, inputs),
         provider: undefined,
         protect: false,
         dependsOn: [],
@@ -185,10 +198,10 @@ export function named(resources: PlannedResource[], name: string): PlannedResour
     return r;
 }
 
-/** Applies `change` to a resource's inputs and outputs alike (what a changed program would register). */
+/** Applies `change` to a resource's inputs, and gives it the outputs those inputs give (what a changed program would register). */
 export function edit(resources: PlannedResource[], name: string, change: (props: any) => void): PlannedResource[] {
     const r = named(resources, name);
     change(r.inputs);
-    change(r.state);
+    r.state = outputsOf(r.type, r.inputs);
     return resources;
 }

@@ -43,6 +43,16 @@ describe("replicas and limits", () => {
             assertExactly(await judge(edit(stack("dev"), "pgbouncer", twelve), "dev"), SCOPE, [["workload-replicas", /runs 12 replicas, above the environment's cap of 10/]]);
         });
 
+        it("judges what the program declared, not the live count an autoscaler set", async () => {
+            // Stack policies see outputs: the live Deployment has the replicas its HPA chose, and the
+            // declared object (no spec.replicas) under __inputs.
+            const s = stack();
+            const gateway = s.find((r) => r.name === "gateway")!;
+            gateway.state.spec.replicas = 7;
+            assert.equal(gateway.state.__inputs.spec.replicas, undefined);
+            assertExactly(await judge(s, "prod"), SCOPE, []);
+        });
+
         it("flags a workload that pins spec.replicas while an autoscaler owns it", async () => {
             const s = edit(stack(), "gateway", (p) => { p.spec.replicas = 3; });
             assertExactly(await judge(s, "prod"), SCOPE, [["workload-replicas", /^Deployment noa\/gateway pins spec\.replicas \(3\) although HorizontalPodAutoscaler noa\/gateway owns its replica count/]]);

@@ -1,5 +1,5 @@
 /** Clustered stores: redis-cluster-shape, rabbitmq-cluster-shape, citus-cluster-shape, stateful-storage-encryption. */
-import { T, assertExactly, edit, judge, labels, res, statefulSet } from "./fixtures";
+import { T, assertExactly, edit, judge, labels, outputsOf, res, statefulSet } from "./fixtures";
 
 const SCOPE = ["redis-cluster-shape", "rabbitmq-cluster-shape", "citus-cluster-shape", "stateful-storage-encryption"];
 
@@ -15,12 +15,13 @@ function redis(pods: number, perMaster: number | undefined) {
 function rabbitmq(nodes: number, partitionHandling: string | undefined) {
     const conf = ["cluster_formation.peer_discovery_backend = rabbit_peer_discovery_k8s", partitionHandling ? `cluster_partition_handling = ${partitionHandling}` : "", "vm_memory_high_watermark.absolute = 1073741824"].join("\n");
     const cm = res(T.configMap, "noa-rabbitmq-config", { metadata: { namespace: "noa-data" }, data: { "rabbitmq.conf": conf } });
-    // The provider names the ConfigMap; stack policies see that name in the outputs.
+    // The provider names the ConfigMap; stack policies see that name in the outputs and the checked inputs.
     cm.state.metadata.name = "noa-rabbitmq-config-4f2a9c1b";
+    cm.state.__inputs.metadata.name = "noa-rabbitmq-config-4f2a9c1b";
     const sts = statefulSet("noa-rabbitmq", nodes, labels("rabbitmq", "node", "noa-rabbitmq"));
     const volumes = [{ name: "config", projected: { sources: [{ configMap: { name: "noa-rabbitmq-config-4f2a9c1b" } }, { secret: { name: "defs" } }] } }];
     sts.inputs.spec.template.spec.volumes = volumes;
-    sts.state.spec.template.spec.volumes = volumes;
+    sts.state = outputsOf(sts.type, sts.inputs);
     return [cm, sts];
 }
 

@@ -11,6 +11,7 @@ const CLUSTER_SCOPED = new Set([
 /**
  * `@pulumi/kubernetes`: the provider auto-names objects without
  * `metadata.name` (logical name + random suffix) and defaults the namespace;
+ * outputs are the live object (with `spec.replicas` defaulted) plus `__inputs`;
  * Services and Ingresses get a load-balancer status; Helm releases report
  * "deployed".
  */
@@ -39,8 +40,15 @@ export function emulateKubernetes(args: MockResourceArgs, ctx: EmulationContext)
     if (!CLUSTER_SCOPED.has(kind) && !args.type.includes("/List")) {
         metadata.namespace = metadata.namespace ?? "default";
     }
+    // As the provider records them: the live object (the API server's defaults filled in) and the
+    // checked inputs, auto-name included, under __inputs (stack policies read those).
+    const checked = { ...inputs, metadata: { ...metadata } };
     metadata.uid = stableHex(32, ctx.stack, args.type, args.name);
-    const state: Record<string, any> = { ...inputs, metadata };
+    const state: Record<string, any> = { ...inputs, metadata, __inputs: checked };
+    if ((kind === "Deployment" || kind === "StatefulSet") && state.spec !== undefined && state.spec.replicas === undefined) {
+        // The API server defaults it to 1 (an HPA then sets it), so a live workload always has it.
+        state.spec = { ...state.spec, replicas: 1 };
+    }
     if (kind === "Service") {
         state.spec = { clusterIP: `10.100.${parseInt(stableHex(2, args.name), 16)}.${parseInt(stableHex(2, args.name, "b"), 16)}`, ...(inputs.spec ?? {}) };
         if (inputs.spec?.type === "LoadBalancer") {
