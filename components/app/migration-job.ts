@@ -7,6 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { REPLACE_UNREADY_ANNOTATIONS, jobAwaitTimeouts } from "../shared/index.js";
 
 export interface MigrationJobArgs {
     /** Namespace to run in (the services' namespace, where the database Secret lives). Required. */
@@ -103,9 +104,14 @@ export class MigrationJob extends pulumi.ComponentResource {
         const n = normalizeMigrationJobArgs(name, args);
         this.job = new k8s.batch.v1.Job(`${name}-job`, {
             // Auto-named: a new image replaces the Job (create-before-delete) instead of colliding with the old one.
-            metadata: { namespace: n.namespace, labels: { "app.kubernetes.io/name": "migrate", "app.kubernetes.io/part-of": "noa" } },
+            metadata: {
+                namespace: n.namespace,
+                labels: { "app.kubernetes.io/name": "migrate", "app.kubernetes.io/part-of": "noa" },
+                // A failed migration (a database not ready yet, a lock timeout) runs again on the next up.
+                annotations: { ...REPLACE_UNREADY_ANNOTATIONS },
+            },
             spec: migrationJobSpec(n),
-        }, { parent: this, dependsOn: args.dependsOn });
+        }, { parent: this, dependsOn: args.dependsOn, customTimeouts: jobAwaitTimeouts(n.activeDeadlineSeconds) });
         this.registerOutputs({});
     }
 }

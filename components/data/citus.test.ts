@@ -221,6 +221,8 @@ describe("CitusCluster", () => {
         assert.equal(workers.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "200Gi");
         for (const set of [coord, workers]) {
             assert.equal(set.protect, true);
+            // A volume size change must not replace the StatefulSet (Kubernetes refuses template changes; prod is protected).
+            assert.deepEqual(set.ignoreChanges, ["spec.volumeClaimTemplates"]);
             assert.equal(set.retainOnDelete, true);
             assert.deepEqual(set.inputs.spec.template.spec.nodeSelector, { "noa.io/pool": "base" });
         }
@@ -248,6 +250,10 @@ describe("CitusCluster", () => {
         assert.deepEqual(env.APP_PASSWORD, { secretKeyRef: { name: "cj-credentials", key: "app-password" } });
         const urns = await Promise.all(["cj-coordinator", "cj-worker"].map((n) => harness.one("kubernetes:apps/v1:StatefulSet", n).urn));
         for (const urn of urns) assert.ok(job.dependsOn.includes(urn), urn);
+        // A failed registration is run again on the next up, and Pulumi waits out the Job's own deadline (1800 s).
+        assert.deepEqual(job.inputs.metadata.annotations, { "pulumi.com/replaceUnready": "true" });
+        assert.equal(job.inputs.spec.activeDeadlineSeconds, 1800);
+        assert.deepEqual(job.customTimeouts, { create: "31m", update: "31m" });
         assert.deepEqual(await promiseOf(c.workerHosts), ["cj-worker-0.cj-worker.noa-data.svc.cluster.local", "cj-worker-1.cj-worker.noa-data.svc.cluster.local"]);
     });
 

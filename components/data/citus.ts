@@ -7,10 +7,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { REPLACE_UNREADY_ANNOTATIONS, jobAwaitTimeouts } from "../shared/index.js";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, mebibytes, namespacePeer, parseQuantity, podFqdn,
     resources, RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, serviceFqdn, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs,
-    storeServiceMonitor, throwIfProblems,
+    statefulSetOptions, storeServiceMonitor, throwIfProblems,
 } from "./kube";
 
 /** Official images, pinned: a tag that moves would change the cluster under a `pulumi up` nobody reviewed. */
@@ -295,7 +296,7 @@ export class CitusCluster extends pulumi.ComponentResource {
         const coordinatorHost = podFqdn(coordinatorName, 0, coordinatorName, ns);
         const workerHosts = Array.from({ length: a.workers }, (_, i) => podFqdn(workerName, i, workerName, ns));
         const pgbouncerHost = serviceFqdn(pgbouncerName, ns);
-        const stateful = { parent: this, protect: a.protect, retainOnDelete: a.protect };
+        const stateful = statefulSetOptions(this, a.protect);
 
         // The superuser password is fixed into the data directory at initdb: a replaced one would lock the Job and the nodes out.
         const superuserPassword = new random.RandomPassword(`${name}-superuser-password`, { length: 32, special: false }, { parent: this, protect: a.protect });
@@ -432,11 +433,13 @@ export class CitusCluster extends pulumi.ComponentResource {
             spec: { maxUnavailable: 1, selector: { matchLabels: worker.selector } },
         }, { parent: this });
 
+        const registrationDeadlineSeconds = 1800;
         new k8s.batch.v1.Job(`${name}-registration`, {
-            metadata: { namespace: ns, labels: registration.labels },
+            // Replaced when unready: the script is idempotent, so a failed registration runs again on the next up.
+            metadata: { namespace: ns, labels: registration.labels, annotations: { ...REPLACE_UNREADY_ANNOTATIONS } },
             spec: {
                 backoffLimit: 10,
-                activeDeadlineSeconds: 1800,
+                activeDeadlineSeconds: registrationDeadlineSeconds,
                 template: {
                     metadata: { labels: registration.labels },
                     spec: {
@@ -462,7 +465,7 @@ export class CitusCluster extends pulumi.ComponentResource {
                     },
                 },
             },
-        }, { parent: this, dependsOn: [coordinatorSet, workerSet] });
+        }, { parent: this, dependsOn: [coordinatorSet, workerSet], customTimeouts: jobAwaitTimeouts(registrationDeadlineSeconds) });
 
         // PgBouncer: the address services use.
         const pgbouncerConfig = new k8s.core.v1.ConfigMap(`${pgbouncerName}-config`, {

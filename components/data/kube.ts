@@ -143,6 +143,19 @@ export function dataClaim(storageClassName: string, storage: string, name = "dat
 }
 
 /**
+ * Resource options for a store's StatefulSet. Kubernetes refuses changes to
+ * `spec.volumeClaimTemplates`, so Pulumi would *replace* the StatefulSet when
+ * a configured volume size changes — refused in prod (`protect`), and in dev
+ * every pod of the store deleted at once — while the retained claims keep
+ * their old size anyway. The template is therefore only read at creation: a
+ * volume is grown by patching its claims (the StorageClass allows expansion;
+ * README, "Data stores").
+ */
+export function statefulSetOptions(parent: pulumi.Resource, protect: boolean, more: pulumi.CustomResourceOptions = {}): pulumi.CustomResourceOptions {
+    return { parent, protect, retainOnDelete: protect, ignoreChanges: ["spec.volumeClaimTemplates"], ...more };
+}
+
+/**
  * Claims outlive their StatefulSet and scale-downs: data is deleted by a
  * person, never as a side effect of `pulumi destroy` or a replica change.
  */

@@ -147,7 +147,12 @@ describe("RedisCluster", () => {
             await promiseOf(r.seedNodes),
             "rd-0.rd-headless.noa-data.svc.cluster.local:6379,rd-1.rd-headless.noa-data.svc.cluster.local:6379,rd-2.rd-headless.noa-data.svc.cluster.local:6379",
         );
-        const job = harness.one("kubernetes:batch/v1:Job", "rd-bootstrap").inputs.spec.template.spec.containers[0];
+        const bootstrap = harness.one("kubernetes:batch/v1:Job", "rd-bootstrap");
+        // A failed (or deliberately stopped) bootstrap runs again on the next up; Pulumi waits out its 1200 s deadline.
+        assert.deepEqual(bootstrap.inputs.metadata.annotations, { "pulumi.com/replaceUnready": "true" });
+        assert.equal(bootstrap.inputs.spec.activeDeadlineSeconds, 1200);
+        assert.deepEqual(bootstrap.customTimeouts, { create: "21m", update: "21m" });
+        const job = bootstrap.inputs.spec.template.spec.containers[0];
         assert.ok(job.command[2].includes("--cluster-replicas 0 --cluster-yes"));
         assert.ok(job.command[2].includes(`NODES="rd-0.rd-headless.noa-data.svc.cluster.local:6379 rd-1.rd-headless.noa-data.svc.cluster.local:6379 rd-2.rd-headless.noa-data.svc.cluster.local:6379"`));
         assert.deepEqual(job.env, [{ name: "REDISCLI_AUTH", valueFrom: { secretKeyRef: { name: "rd-server-auth", key: "REDIS_PASSWORD" } } }]);
@@ -160,6 +165,8 @@ describe("RedisCluster", () => {
         const set = harness.one("kubernetes:apps/v1:StatefulSet", "rp");
         assert.equal(set.inputs.spec.replicas, 6);
         assert.equal(set.protect, true);
+        // A volume size change must not replace the StatefulSet (Kubernetes refuses template changes; prod is protected).
+        assert.deepEqual(set.ignoreChanges, ["spec.volumeClaimTemplates"]);
         assert.equal(set.retainOnDelete, true);
         assert.deepEqual(harness.find((x) => x.protect).map((x) => x.name).sort(), ["rp", "rp-password"]);
         assert.equal(set.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "10Gi");

@@ -25,9 +25,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { REPLACE_UNREADY_ANNOTATIONS, jobAwaitTimeouts } from "../shared/index.js";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, namespacePeer, parseQuantity, podFqdn, resources,
-    RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs, storeServiceMonitor, throwIfProblems,
+    RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, statefulSetOptions, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs, storeServiceMonitor, throwIfProblems,
 } from "./kube";
 
 /** Official image, pinned. */
@@ -317,18 +318,21 @@ export class RedisCluster extends pulumi.ComponentResource {
                 },
                 volumeClaimTemplates: [dataClaim(a.storageClassName, a.node.storage)],
             },
-        }, { parent: this, protect: a.protect, retainOnDelete: a.protect });
+        }, statefulSetOptions(this, a.protect));
 
         new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
             metadata: { namespace: ns, labels: role.labels },
             spec: { maxUnavailable: 1, selector: { matchLabels: role.selector } },
         }, { parent: this });
 
+        const bootstrapDeadlineSeconds = 1200;
         new k8s.batch.v1.Job(`${name}-bootstrap`, {
-            metadata: { namespace: ns, labels: bootstrap.labels },
+            // Replaced when unready: after a failed run (or the deliberate exit of a scale-up, which the
+            // operator finishes by hand) the next up runs it again instead of awaiting the failed Job.
+            metadata: { namespace: ns, labels: bootstrap.labels, annotations: { ...REPLACE_UNREADY_ANNOTATIONS } },
             spec: {
                 backoffLimit: 6,
-                activeDeadlineSeconds: 1200,
+                activeDeadlineSeconds: bootstrapDeadlineSeconds,
                 template: {
                     metadata: { labels: bootstrap.labels },
                     spec: {
@@ -345,7 +349,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                     },
                 },
             },
-        }, { parent: this, dependsOn: [statefulSet] });
+        }, { parent: this, dependsOn: [statefulSet], customTimeouts: jobAwaitTimeouts(bootstrapDeadlineSeconds) });
 
         new k8s.networking.v1.NetworkPolicy(`${name}-ingress`, {
             metadata: { namespace: ns, labels: role.labels },

@@ -194,6 +194,8 @@ describe("RabbitMqCluster", () => {
         assert.equal(set.inputs.spec.replicas, 3);
         assert.equal(set.inputs.spec.podManagementPolicy, "Parallel");
         assert.equal(set.protect, true);
+        // A volume size change must not replace the StatefulSet (Kubernetes refuses template changes; prod is protected).
+        assert.deepEqual(set.ignoreChanges, ["spec.volumeClaimTemplates"]);
         assert.equal(set.retainOnDelete, true);
         assert.deepEqual(harness.find((x) => x.protect).map((x) => x.name).sort(), ["mqp", "mqp-admin-password", "mqp-app-password", "mqp-erlang-cookie"]);
         assert.equal(set.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "30Gi");

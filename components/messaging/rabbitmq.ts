@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import {
     checkDnsLabel, checkInt, checkPlacement, checkPod, dataClaim, namespacePeer, parseQuantity, resources,
     RESTRICTED_CONTAINER, RETAIN_CLAIMS, roleLabels, serviceFqdn, ServiceMonitorArgs, spreadAffinity, StatefulPodArgs,
-    storeServiceMonitor, throwIfProblems,
+    statefulSetOptions, storeServiceMonitor, throwIfProblems,
 } from "../data/kube";
 
 /** Official image, pinned (management variant: the UI and HTTP API operators use). */
@@ -419,7 +419,7 @@ export class RabbitMqCluster extends pulumi.ComponentResource {
                 },
                 volumeClaimTemplates: [dataClaim(a.storageClassName, a.node.storage)],
             },
-        }, { parent: this, protect: a.protect, retainOnDelete: a.protect, dependsOn: [peerBinding] });
+        }, statefulSetOptions(this, a.protect, { dependsOn: [peerBinding] }));
 
         new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
             metadata: { namespace: ns, labels: role.labels },

@@ -1,1 +1,2 @@
 export { parseQuantity } from "./quantity";
+export { REPLACE_UNREADY_ANNOTATIONS, jobAwaitTimeouts } from "./jobs";

@@ -333,6 +333,10 @@ describe("deployServices", () => {
         assert.equal(c.image, digest("migrate"));
         assert.deepEqual(c.env, [{ name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "noa-citus-app", key: "DATABASE_URL" } } }]);
         assert.equal(job.inputs.spec.template.metadata.annotations["sidecar.istio.io/inject"], "false");
+        // A failed migration runs again on the next up (a new Job) instead of blocking every later up;
+        // Pulumi waits out the Job's deadline (600 s) and a minute.
+        assert.deepEqual(job.inputs.metadata.annotations, { "pulumi.com/replaceUnready": "true" });
+        assert.deepEqual([job.inputs.spec.activeDeadlineSeconds, job.customTimeouts], [600, { create: "11m", update: "11m" }]);
         for (const svc of SERVICES) {
             assert.ok(reg("kubernetes:apps/v1:Deployment", `noa-t1-${svc}-deployment`).dependsOn.includes(job.urn), svc);
         }

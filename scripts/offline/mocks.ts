@@ -65,6 +65,13 @@ export interface Registration {
     additionalSecretOutputs: string[];
     aliases: unknown[];
     deleteBeforeReplace: boolean;
+    /** `customTimeouts` as registered (`{ create: "21m", ... }`; empty strings dropped). */
+    customTimeouts: { create?: string; update?: string; delete?: string };
+}
+
+function customTimeoutsOf(t: { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined): Registration["customTimeouts"] {
+    if (!t) return {};
+    return Object.fromEntries(Object.entries({ create: t.getCreate(), update: t.getUpdate(), delete: t.getDelete() }).filter(([, v]) => v !== ""));
 }
 
 export interface InvokeRecord {
@@ -174,6 +181,7 @@ class Harness {
                         additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                         aliases: req.getAliasesList(),
                         deleteBeforeReplace: Boolean(req.getDeletebeforereplace()),
+                        customTimeouts: customTimeoutsOf(req.getCustomtimeouts()),
                     });
                 }
                 callback(err, resp);
