@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { childNames, harness, promiseOf } from "@noa/offline";
@@ -123,6 +123,16 @@ describe("ServiceImage", () => {
             const before = await tagOf();
             writeFileSync(path.join(root, "services/api/src/main.js"), "console.log('v2');\n");
             assert.notEqual(await tagOf(), before);
+        });
+        it("changes when only a file's mode changes (COPY keeps it, and the Docker provider rebuilds on it)", async () => {
+            const file = path.join(root, "services/api/src/main.js");
+            chmodSync(file, 0o644);
+            const before = await tagOf();
+            chmodSync(file, 0o755);
+            const after = await tagOf();
+            chmodSync(file, 0o644);
+            assert.notEqual(after, before);
+            assert.equal(await tagOf(), before);
         });
         it("changes when the Dockerfile, the platform or a build arg changes", async () => {
             const base = await tagOf();

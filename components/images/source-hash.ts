@@ -68,9 +68,14 @@ export function contextFiles(context: string): string[] {
 const contextCache = new Map<string, string>();
 
 /**
- * sha256 over the context's files (path and content; a symlink hashes as its
- * target path, which is what Docker copies). Cached per absolute context
- * within one process: six services share the repository root as context.
+ * sha256 over the context's files (path, permission bits and content; a
+ * symlink hashes as its target path, which is what Docker copies). The mode
+ * counts because COPY keeps it, and because the Docker provider's own context
+ * digest includes it: a mode-only change (an exec bit, another umask's
+ * checkout) rebuilds the image, and with the mode in the tag the rebuild gets
+ * a tag of its own instead of being refused by the immutable repository.
+ * Cached per absolute context within one process: six services share the
+ * repository root as context.
  */
 export function contextHash(context: string): string {
     const abs = path.resolve(context);
@@ -80,7 +85,7 @@ export function contextHash(context: string): string {
     for (const rel of contextFiles(abs)) {
         const file = path.join(abs, rel);
         const stat = lstatSync(file);
-        hash.update(`${rel}\0`);
+        hash.update(`${rel}\0${stat.isSymbolicLink() ? "" : (stat.mode & 0o7777).toString(8)}\0`);
         hash.update(stat.isSymbolicLink() ? `link:${readlinkSync(file)}` : readFileSync(file));
         hash.update("\0");
     }
