@@ -426,6 +426,13 @@ describe("citus registration script against real PostgreSQL (Citus functions stu
         assert.equal(await calls(), "coordinator:127.0.0.1 add:localhost add:/var/run/postgresql rebalance");
         assert.match(await sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${role}'`), /^SCRAM-SHA-256\$/);
         assert.equal(await sql(`SELECT has_schema_privilege('${role}', 'public', 'CREATE')`), "t");
+        // The services' sessions get server-side caps from their role.
+        assert.equal(
+            await sql(`SELECT array_to_string(rolconfig, ',') FROM pg_roles WHERE rolname = '${role}'`),
+            "statement_timeout=15s,idle_in_transaction_session_timeout=60s",
+        );
+        const session = await run("psql", ["-tAq", "-d", db, "-c", "SHOW statement_timeout"], { PGUSER: role, PGPASSWORD: "first-password" });
+        assert.equal(session.out.trim(), "15s", session.out);
     });
 
     it("second run: nothing added, no rebalance", async () => {

@@ -216,10 +216,15 @@ export function pgbouncerUserlist(user: string, password: string): string {
     return `"${user}" "${password.replace(/"/g, '""')}"\n`;
 }
 
+/** The application role's `statement_timeout`: the kit's client-side query deadline (15 s). */
+export const APP_STATEMENT_TIMEOUT = "15s";
+/** The application role's `idle_in_transaction_session_timeout`. */
+export const APP_IDLE_IN_TRANSACTION_TIMEOUT = "60s";
+
 /**
  * The registration Job's shell script. Safe to run any number of times:
  * `citus_set_coordinator_host` is an upsert, the application role is created
- * only when missing (its password is re-set from the Secret), a worker is
+ * only when missing (its password and session timeouts are re-set), a worker is
  * added only when `pg_dist_node` lacks it, and a rebalance starts only when
  * a worker was added (by this run, or by one that stopped before
  * rebalancing) and none is already running.
@@ -235,6 +240,11 @@ export function citusRegistrationScript(opts: { coordinatorHost: string; workerH
         `SELECT citus_set_coordinator_host(${lit(opts.coordinatorHost)}, ${PG_PORT});`,
         `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${lit(opts.appUser)}) THEN CREATE ROLE ${opts.appUser} LOGIN; END IF; END $$;`,
         `ALTER ROLE ${opts.appUser} WITH LOGIN PASSWORD :'app_password';`,
+        // Server-side caps for the services' sessions (PgBouncer refuses them as startup parameters):
+        // a statement the kit's 15 s client deadline gave up on stops too, and a transaction left
+        // open cannot hold its locks. The migrate Job sets its own per transaction (SET LOCAL).
+        `ALTER ROLE ${opts.appUser} SET statement_timeout = '${APP_STATEMENT_TIMEOUT}';`,
+        `ALTER ROLE ${opts.appUser} SET idle_in_transaction_session_timeout = '${APP_IDLE_IN_TRANSACTION_TIMEOUT}';`,
         `GRANT ALL ON DATABASE ${opts.database} TO ${opts.appUser};`,
         `GRANT USAGE, CREATE ON SCHEMA public TO ${opts.appUser};`,
         "\\set added false",
