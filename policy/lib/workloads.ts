@@ -67,7 +67,8 @@ export function autoscalersOf(resources: PolicyResource[]): Autoscaler[] {
                 // KEDA's documented default target kind.
                 targetKind: p.spec?.scaleTargetRef?.kind ?? "Deployment",
                 targetName: p.spec?.scaleTargetRef?.name,
-                minReplicas: p.spec?.minReplicaCount ?? 0,
+                // KEDA scales to idleReplicaCount (below minReplicaCount) while no trigger is active.
+                minReplicas: Math.min(p.spec?.minReplicaCount ?? 0, p.spec?.idleReplicaCount ?? Number.POSITIVE_INFINITY),
             });
         }
     }

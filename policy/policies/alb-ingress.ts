@@ -3,11 +3,12 @@ import * as k8s from "@pulumi/kubernetes";
 import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import type * as pulumi from "@pulumi/pulumi";
 import { describe } from "../lib/kubernetes";
-import { boolean, fix, isUnknown, known } from "../lib/policy";
+import { boolean, fix, isUnknown, known, strings } from "../lib/policy";
 
 export interface AlbConfig {
     requireHttpsRedirect: boolean;
     requireDeletionProtection: boolean;
+    ingressClasses: string[];
 }
 
 const A = "alb.ingress.kubernetes.io/";
@@ -34,15 +35,17 @@ export const albIngress: ResourceValidationPolicy = {
         properties: {
             requireHttpsRedirect: boolean("Whether HTTP must redirect to HTTPS (needs a certificate).", true),
             requireDeletionProtection: boolean("Whether deletion protection must be on.", true),
+            ingressClasses: strings("IngressClass names whose controller is the AWS Load Balancer Controller (ingress.k8s.aws/alb); Ingresses of these classes are ALBs.", ["alb"]),
         },
     },
     // One validation, typed through asType: the analyzer deserializes a resource once per validation function.
     validateResource: (args, reportViolation) => {
         const ingress = args.asType(k8s.networking.v1.Ingress);
         if (ingress) return checkIngress(ingress, args, reportViolation);
-        const listener = args.asType(aws.lb.Listener);
+        // aws.alb.* are the same resources under their older module (type tokens of their own).
+        const listener = args.asType(aws.lb.Listener) ?? args.asType(aws.alb.Listener);
         if (listener) return checkListener(listener, args, reportViolation);
-        const lb = args.asType(aws.lb.LoadBalancer);
+        const lb = args.asType(aws.lb.LoadBalancer) ?? args.asType(aws.alb.LoadBalancer);
         if (lb) return checkLoadBalancer(lb, args, reportViolation);
         return args.notApplicable(`applies to Ingresses and aws.lb load balancers and listeners, not ${args.type}`);
     },
@@ -54,9 +57,9 @@ function checkIngress(ingress: pulumi.Unwrap<k8s.networking.v1.IngressArgs>, arg
     // the rest when the Ingress is registered during the update.
     const annotation = (key: string) => known(() => annotations[key]);
     const deferred = (key: string) => isUnknown(() => annotations[key]);
-    const isAlb = ingress.spec?.ingressClassName === "alb" || annotation("kubernetes.io/ingress.class") === "alb";
-    if (!isAlb) return args.notApplicable("not an ALB Ingress");
     const cfg = args.getConfig<AlbConfig>();
+    const className = ingress.spec?.ingressClassName ?? annotation("kubernetes.io/ingress.class");
+    if (className === undefined || !cfg.ingressClasses.includes(className)) return args.notApplicable("not an ALB Ingress");
     const who = describe("Ingress", ingress, args.name);
     if (cfg.requireHttpsRedirect && !deferred(`${A}listen-ports`) && !deferred(`${A}ssl-redirect`)) {
         let ports: Array<Record<string, number>> = [];

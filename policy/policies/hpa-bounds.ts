@@ -68,8 +68,10 @@ function checkV2(hpa: pulumi.Unwrap<k8s.autoscaling.v2.HorizontalPodAutoscalerAr
         reportViolation(fix(`${who} scales down after ${window} s of stabilization, below the environment's ${cfg.minScaleDownStabilizationSeconds} s; replicas would flap with every dip in load.`, `set spec.behavior.scaleDown.stabilizationWindowSeconds to at least ${cfg.minScaleDownStabilizationSeconds}.`));
     }
     for (const m of spec.metrics ?? []) {
-        if (m.type !== "Resource" || m.resource?.name !== "cpu" || m.resource?.target?.type !== "Utilization") continue;
-        const target = m.resource.target.averageUtilization;
+        // A CPU target on the pod (Resource) or on one of its containers (ContainerResource).
+        const source = m.type === "Resource" ? m.resource : m.type === "ContainerResource" ? m.containerResource : undefined;
+        if (source?.name !== "cpu" || source?.target?.type !== "Utilization") continue;
+        const target = source.target.averageUtilization;
         if (typeof target !== "number" || target < cfg.cpuUtilizationMin || target > cfg.cpuUtilizationMax) {
             reportViolation(fix(`${who} targets ${target ?? "no"} % CPU utilisation, outside the ${cfg.cpuUtilizationMin}–${cfg.cpuUtilizationMax} % band.`, `set the CPU metric's target.averageUtilization between ${cfg.cpuUtilizationMin} and ${cfg.cpuUtilizationMax}.`));
         }

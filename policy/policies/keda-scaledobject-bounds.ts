@@ -10,7 +10,7 @@ export interface ScaledObjectBoundsConfig {
 /** KEDA ScaledObjects stay within the same replica range as HPAs (KEDA's own defaults are 0 and 100). */
 export const kedaScaledObjectBounds: ResourceValidationPolicy = {
     name: "keda-scaledobject-bounds",
-    description: "KEDA ScaledObjects keep minReplicaCount ≥ the environment's minimum, maxReplicaCount ≤ its cap, min ≤ max, and have at least one trigger.",
+    description: "KEDA ScaledObjects keep minReplicaCount (and any idleReplicaCount) ≥ the environment's minimum, maxReplicaCount ≤ its cap, min ≤ max, and have at least one trigger.",
     severity: "high",
     remediationSteps: "Set spec.minReplicaCount and spec.maxReplicaCount explicitly inside the environment's range (KEDA defaults to 0 and 100).",
     configSchema: {
@@ -30,6 +30,11 @@ export const kedaScaledObjectBounds: ResourceValidationPolicy = {
         if (min < cfg.minReplicas) reportViolation(fix(`${who} has minReplicaCount ${min}${unset(spec.minReplicaCount)}, below the environment's minimum of ${cfg.minReplicas}.`, `set spec.minReplicaCount to at least ${cfg.minReplicas}.`));
         if (max > cfg.maxReplicas) reportViolation(fix(`${who} has maxReplicaCount ${max}${unset(spec.maxReplicaCount)}, above the environment's cap of ${cfg.maxReplicas}.`, `set spec.maxReplicaCount to at most ${cfg.maxReplicas}.`));
         if (min > max) reportViolation(fix(`${who} has minReplicaCount ${min} above maxReplicaCount ${max}.`, "make minReplicaCount ≤ maxReplicaCount."));
+        // With no trigger active KEDA scales the target to idleReplicaCount, below minReplicaCount.
+        const idle = spec.idleReplicaCount;
+        if (idle !== undefined && idle !== null && idle < cfg.minReplicas) {
+            reportViolation(fix(`${who} has idleReplicaCount ${idle}: with no trigger active KEDA scales it to ${idle}, below the environment's minimum of ${cfg.minReplicas}.`, "remove spec.idleReplicaCount (or set it to at least the minimum)."));
+        }
         if (!Array.isArray(spec.triggers) || spec.triggers.length === 0) reportViolation(fix(`${who} has no triggers, so KEDA never scales it.`, "add a trigger (e.g. rabbitmq queueLength)."));
     },
 };

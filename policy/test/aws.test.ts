@@ -231,6 +231,21 @@ describe("AWS and mesh guardrails", () => {
             const redirect = listener({ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } });
             assertExactly(await judge([...stack(), redirect], "prod"), SCOPE, []);
         });
+
+        it("treats every configured ALB IngressClass as an ALB, not only one named alb", async () => {
+            const other = edit(stack(), "noa-edge", (p) => { p.spec.ingressClassName = "public-alb"; p.metadata.annotations["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP":80}]'; });
+            assertExactly(await judge(other, "prod"), SCOPE, []);
+            assertExactly(await judge(other, "prod", { "alb-ingress": { ingressClasses: ["alb", "public-alb"] } }), SCOPE, [["alb-ingress", /does not redirect HTTP to HTTPS \(no HTTPS listener\)/]]);
+        });
+
+        it("checks the same resources registered through the aws.alb module", async () => {
+            const forward = res("aws:alb/listener:Listener", "http", { loadBalancerArn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1", port: 80, protocol: "HTTP", defaultActions: [{ type: "forward", targetGroupArn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/1" }] });
+            const lb = res("aws:alb/loadBalancer:LoadBalancer", "noa-alb", { name: "noa-alb", loadBalancerType: "application" });
+            assertExactly(await judge([...stack(), forward, lb], "prod"), SCOPE, [
+                ["alb-ingress", /^Listener http on port 80 serves plain HTTP instead of redirecting to HTTPS/],
+                ["alb-ingress", /^Load balancer noa-alb has deletion protection off/],
+            ]);
+        });
     });
 
     describe("during preview (values computed by the deployment are unknown)", () => {

@@ -38,7 +38,7 @@ const STRICTNESS: Record<string, Record<string, "floor" | "require" | "superset"
     "eks-node-groups": { maxNodesPerGroup: "sizing", minOnDemandNodes: "floor", requireImdsV2: "require" },
     "s3-bucket-controls": { requireKms: "require", requireVersioning: "require", requireTlsOnlyPolicy: "require" },
     "ecr-repositories": {},
-    "alb-ingress": { requireHttpsRedirect: "require", requireDeletionProtection: "require" },
+    "alb-ingress": { requireHttpsRedirect: "require", requireDeletionProtection: "require", ingressClasses: "superset" },
     "istio-strict-mtls": { requireStrict: "require", rootNamespace: "sizing" },
 };
 const RANK: Record<EnforcementLevel, number> = { disabled: 0, advisory: 1, remediate: 2, mandatory: 2 };

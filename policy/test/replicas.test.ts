@@ -79,6 +79,7 @@ describe("replicas and limits", () => {
             ["a short scale-down window", { behavior: { scaleDown: { stabilizationWindowSeconds: 60 } } }, /scales down after 60 s of stabilization, below the environment's 300 s/],
             ["a CPU target above the band", { metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 95 } } }] }, /targets 95 % CPU utilisation, outside the 50–85 % band/],
             ["a CPU target below the band", { metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 30 } } }] }, /targets 30 % CPU utilisation/],
+            ["a per-container CPU target above the band", { metrics: [{ type: "ContainerResource", containerResource: { name: "cpu", container: "app", target: { type: "Utilization", averageUtilization: 99 } } }] }, /targets 99 % CPU utilisation, outside the 50–85 % band/],
         ];
         for (const [what, spec, pattern] of cases) {
             it(`flags ${what}`, async () => {
@@ -109,6 +110,14 @@ describe("replicas and limits", () => {
                 ["keda-scaledobject-bounds", /has minReplicaCount 0 \(unset, KEDA default\), below the environment's minimum of 3/],
                 ["keda-scaledobject-bounds", /has maxReplicaCount 100 \(unset, KEDA default\), above the environment's cap of 50/],
             ]);
+        });
+
+        it("flags an idleReplicaCount below the minimum (KEDA's scale while no trigger is active)", async () => {
+            const s = edit(stack(), "worker-so", (p) => { p.spec.idleReplicaCount = 0; });
+            assertExactly(await judge(s, "prod"), SCOPE, [
+                ["keda-scaledobject-bounds", /^ScaledObject noa\/worker has idleReplicaCount 0: with no trigger active KEDA scales it to 0, below the environment's minimum of 3/],
+            ]);
+            assertExactly(await judge(edit(stack(), "worker-so", (p) => { p.spec.idleReplicaCount = 3; }), "prod"), SCOPE, []);
         });
 
         it("flags min above max and a ScaledObject without triggers", async () => {
