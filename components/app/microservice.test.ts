@@ -5,7 +5,7 @@ import type { MicroServiceArgs } from "./index.js";
 const DIGEST = "123456789012.dkr.ecr.us-east-1.amazonaws.com/noa/users@sha256:" + "a".repeat(64);
 const CANARY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/noa/users@sha256:" + "b".repeat(64);
 const BEHAVIOR = {
-    scaleUp: { stabilizationWindowSeconds: 0, percent: 100, pods: 4, periodSeconds: 30 },
+    scaleUp: { stabilizationWindowSeconds: 0, percent: 100, pods: 2, periodSeconds: 30 },
     scaleDown: { stabilizationWindowSeconds: 300, percent: 50, periodSeconds: 60 },
 };
 
@@ -141,7 +141,7 @@ describe("MicroService", () => {
                 behavior: {
                     scaleUp: {
                         stabilizationWindowSeconds: 0,
-                        policies: [{ type: "Percent", value: 100, periodSeconds: 30 }, { type: "Pods", value: 4, periodSeconds: 30 }],
+                        policies: [{ type: "Percent", value: 100, periodSeconds: 30 }, { type: "Pods", value: 2, periodSeconds: 30 }],
                         selectPolicy: "Max",
                     },
                     scaleDown: {

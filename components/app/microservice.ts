@@ -24,7 +24,7 @@ export interface ScalingBehavior {
         stabilizationWindowSeconds: number;
         /** Percent of current replicas that may be added per period (seed: 100). */
         percent: number;
-        /** Pods that may be added per period; the larger of the two policies wins (seed: 4 in prod). */
+        /** Pods that may be added per period; the larger of the two policies wins (seed 001: 2). */
         pods: number;
         /** Period of both scale-up policies in seconds (seed: 30). */
         periodSeconds: number;
@@ -41,7 +41,7 @@ export interface ScalingBehavior {
 
 /** The seeds' behaviour, used when an autoscaler gets none. */
 export const SEED_BEHAVIOR: ScalingBehavior = {
-    scaleUp: { stabilizationWindowSeconds: 0, percent: 100, pods: 4, periodSeconds: 30 },
+    scaleUp: { stabilizationWindowSeconds: 0, percent: 100, pods: 2, periodSeconds: 30 },
     scaleDown: { stabilizationWindowSeconds: 300, percent: 50, periodSeconds: 60 },
 };
 

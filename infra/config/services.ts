@@ -100,7 +100,7 @@ export function readAutoscaling(r: Reader): AutoscalingConfig {
     const scaleUp = {
         stabilizationWindowSeconds: up.int("stabilizationWindowSeconds", { min: 0, max: 3600, default: 0 }),
         percent: up.int("percent", { min: 1, max: 1000, default: 100 }),
-        pods: up.int("pods", { min: 1, max: 100, default: 4 }),
+        pods: up.int("pods", { min: 1, max: 100, default: 2 }),
         periodSeconds: up.int("periodSeconds", { min: 1, max: 1800, default: 30 }),
     };
     up.rejectUnknown();

@@ -53,7 +53,7 @@ describe("loadConfig", () => {
             }
             assert.equal(prod.services.worker.autoscaler, "keda");
             assert.deepEqual(prod.autoscaling, {
-                scaleUp: { stabilizationWindowSeconds: 0, percent: 100, pods: 4, periodSeconds: 30 },
+                scaleUp: { stabilizationWindowSeconds: 0, percent: 100, pods: 2, periodSeconds: 30 },
                 scaleDown: { stabilizationWindowSeconds: 300, percent: 50, periodSeconds: 60 },
             });
             assert.deepEqual([prod.redis.masters, prod.redis.replicasPerMaster, prod.rabbitmq.nodes, prod.citus.workers], [3, 1, 3, 4]);

@@ -111,7 +111,7 @@ describe("runtime: mesh, observability and services in the program", () => {
                 for (const svc of SERVICES) assert.equal(one(ev, "kubernetes:apps/v1:Deployment", `noa-${ev.stack}-${svc}-deployment`).inputs.spec.replicas, undefined);
             }
             const up = (ev: Evaluation) => one(ev, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", `noa-${ev.stack}-users-hpa`).inputs.spec.behavior.scaleUp.policies;
-            assert.deepEqual(up(prod)[1], { type: "Pods", value: 4, periodSeconds: 30 });
+            assert.deepEqual(up(prod)[1], { type: "Pods", value: 2, periodSeconds: 30 });
             assert.deepEqual(up(dev)[1], { type: "Pods", value: 2, periodSeconds: 30 });
         });
 
@@ -258,7 +258,7 @@ describe("deployServices", () => {
         }
         const hpa = reg("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "noa-t1-gateway-hpa").inputs.spec;
         assert.deepEqual([hpa.minReplicas, hpa.maxReplicas], [3, 20]);
-        assert.deepEqual(hpa.behavior.scaleUp.policies, [{ type: "Percent", value: 100, periodSeconds: 30 }, { type: "Pods", value: 4, periodSeconds: 30 }]);
+        assert.deepEqual(hpa.behavior.scaleUp.policies, [{ type: "Percent", value: 100, periodSeconds: 30 }, { type: "Pods", value: 2, periodSeconds: 30 }]);
         assert.deepEqual(hpa.behavior.scaleDown, { stabilizationWindowSeconds: 300, policies: [{ type: "Percent", value: 50, periodSeconds: 60 }], selectPolicy: "Max" });
         const so = reg("kubernetes:keda.sh/v1alpha1:ScaledObject", "noa-t1-worker-scaledobject").inputs.spec;
         assert.deepEqual(so.triggers.map((t: any) => t.metadata.queueName), ["jobs.email", "jobs.webhook", "jobs.report", "jobs.export", "jobs.analytics"]);
