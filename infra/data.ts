@@ -4,8 +4,8 @@
  * into the services' namespace (services/README.md is the contract).
  * Composition only: stack config onto component args.
  */
-import { CitusCluster, RedisCluster } from "@noa/components/data";
-import { RabbitMqCluster } from "@noa/components/messaging";
+import { CitusCluster, type CitusClusterArgs, RedisCluster, type RedisClusterArgs } from "@noa/components/data";
+import { RabbitMqCluster, type RabbitMqClusterArgs } from "@noa/components/messaging";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { NoaConfig } from "./config";
@@ -14,6 +14,8 @@ import type { NoaConfig } from "./config";
 export const DATA_NAMESPACE = "noa-data";
 /** The Redis Cluster component, and so its StatefulSet (the alert rules watch it by name). */
 export const REDIS_NAME = "noa-redis";
+export const CITUS_NAME = "noa-citus";
+export const RABBITMQ_NAME = "noa-rabbitmq";
 
 export interface DataDependencies {
     /** The cluster's Kubernetes provider (EksCluster `provider`). */
@@ -42,15 +44,11 @@ export interface Data {
     readonly outputs: Record<string, unknown>;
 }
 
-/**
- * Component names are stack-free on purpose: they become the Kubernetes
- * object and DNS names services see (`noa-citus-pgbouncer.noa-data…`), and
- * each stack has its own cluster.
- */
-export function deployData(config: NoaConfig, deps: DataDependencies): Data {
-    if (!deps.storageClassName) {
-        throw new Error("data: the cluster provides no encrypted StorageClass (noa:cluster storage class disabled); Citus, Redis and RabbitMQ volumes need one");
-    }
+/** The three stores' component args (also checked by the preflight, before any resource). */
+export function dataStoreArgs(
+    config: NoaConfig,
+    deps: Pick<DataDependencies, "monitoringReady" | "queueReaderNamespaces" | "namespaces"> & { storageClassName: string },
+): { citus: CitusClusterArgs; redis: RedisClusterArgs; rabbitmq: RabbitMqClusterArgs } {
     const base = config.cluster.nodeGroups.base;
     // Stateful pods live on the on-demand base group, one per node: its maxSize bounds every cluster's size.
     const placement = {
@@ -61,32 +59,48 @@ export function deployData(config: NoaConfig, deps: DataDependencies): Data {
         nodeSelector: base.labels,
         protect: config.protectStateful,
     };
-    const opts: pulumi.ComponentResourceOptions = { provider: deps.provider, dependsOn: deps.dependsOn };
     const serviceMonitor = { enabled: config.observability.monitoring && deps.monitoringReady !== undefined, dependsOn: deps.monitoringReady };
+    return {
+        citus: {
+            ...placement,
+            workers: config.citus.workers,
+            coordinator: config.citus.coordinator,
+            worker: config.citus.worker,
+            pgbouncerReplicas: config.citus.pgbouncerReplicas,
+            serviceMonitor,
+        },
+        redis: {
+            ...placement,
+            masters: config.redis.masters,
+            replicasPerMaster: config.redis.replicasPerMaster,
+            node: config.redis.node,
+            serviceMonitor,
+        },
+        rabbitmq: {
+            ...placement,
+            nodes: config.rabbitmq.nodes,
+            node: config.rabbitmq.node,
+            deliveryLimit: config.rabbitmq.deliveryLimit,
+            queueReaderNamespaces: deps.queueReaderNamespaces ?? [],
+            serviceMonitor,
+        },
+    };
+}
 
-    const citus = new CitusCluster("noa-citus", {
-        ...placement,
-        workers: config.citus.workers,
-        coordinator: config.citus.coordinator,
-        worker: config.citus.worker,
-        pgbouncerReplicas: config.citus.pgbouncerReplicas,
-        serviceMonitor,
-    }, opts);
-    const redis = new RedisCluster(REDIS_NAME, {
-        ...placement,
-        masters: config.redis.masters,
-        replicasPerMaster: config.redis.replicasPerMaster,
-        node: config.redis.node,
-        serviceMonitor,
-    }, opts);
-    const rabbitmq = new RabbitMqCluster("noa-rabbitmq", {
-        ...placement,
-        nodes: config.rabbitmq.nodes,
-        node: config.rabbitmq.node,
-        deliveryLimit: config.rabbitmq.deliveryLimit,
-        queueReaderNamespaces: deps.queueReaderNamespaces ?? [],
-        serviceMonitor,
-    }, opts);
+/**
+ * Component names are stack-free on purpose: they become the Kubernetes
+ * object and DNS names services see (`noa-citus-pgbouncer.noa-data…`), and
+ * each stack has its own cluster.
+ */
+export function deployData(config: NoaConfig, deps: DataDependencies): Data {
+    if (!deps.storageClassName) {
+        throw new Error("data: the cluster provides no encrypted StorageClass (noa:cluster storage class disabled); Citus, Redis and RabbitMQ volumes need one");
+    }
+    const args = dataStoreArgs(config, { ...deps, storageClassName: deps.storageClassName });
+    const opts: pulumi.ComponentResourceOptions = { provider: deps.provider, dependsOn: deps.dependsOn };
+    const citus = new CitusCluster(CITUS_NAME, args.citus, opts);
+    const redis = new RedisCluster(REDIS_NAME, args.redis, opts);
+    const rabbitmq = new RabbitMqCluster(RABBITMQ_NAME, args.rabbitmq, opts);
 
     return {
         citus,

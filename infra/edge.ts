@@ -3,9 +3,9 @@
  * (wiring step 2), and the ALB in front of the Istio ingress gateway (step 5).
  * Composition only — the components own every resource decision.
  */
-import { AlbIngress } from "@noa/components/ingress";
+import { AlbIngress, type AlbIngressArgs } from "@noa/components/ingress";
 import { ServiceImage } from "@noa/components/images";
-import { AppBucket } from "@noa/components/storage";
+import { AppBucket, type AppBucketArgs } from "@noa/components/storage";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
@@ -54,7 +54,12 @@ export function deployStorageAndImages(config: NoaConfig, deps: { cluster: Pick<
 
 /** The application bucket and the `noa/storage` service account's IRSA role. */
 export function deployStorage(config: NoaConfig, deps: { cluster: Pick<EdgeCluster, "oidcProviderArn" | "oidcIssuerUrl"> }, ctx: { stack: string }): AppBucket {
-    return new AppBucket(`noa-${ctx.stack}-objects`, {
+    return new AppBucket(`noa-${ctx.stack}-objects`, appBucketArgs(config, deps, ctx));
+}
+
+/** The AppBucket component's args (also checked by the preflight, before any resource). */
+export function appBucketArgs(config: NoaConfig, deps: { cluster: Pick<EdgeCluster, "oidcProviderArn" | "oidcIssuerUrl"> }, ctx: { stack: string }): AppBucketArgs {
+    return {
         protect: config.protectStateful,
         versioning: config.storage.versioning,
         noncurrentVersionExpirationDays: config.storage.noncurrentVersionExpirationDays,
@@ -66,7 +71,7 @@ export function deployStorage(config: NoaConfig, deps: { cluster: Pick<EdgeClust
         serviceAccountNamespace: "noa",
         serviceAccountName: "storage",
         tags: { "noa:stack": ctx.stack, "noa:component": "storage" },
-    });
+    };
 }
 
 /** One ECR repository and image per service folder; the digests roll the deployments. */
@@ -103,10 +108,16 @@ export function deployIngress(
     deps: { cluster: EdgeCluster; vpc: { vpcId: pulumi.Input<string> }; gateway?: EdgeGateway },
     ctx: { stack: string },
 ): AlbIngress {
+    return new AlbIngress(`noa-${ctx.stack}-alb`, albIngressArgs(config, deps), { providers: { kubernetes: deps.cluster.provider } });
+}
+
+/** The AlbIngress component's args (also checked by the preflight, before any resource). */
+export function albIngressArgs(
+    config: NoaConfig,
+    deps: { cluster: Omit<EdgeCluster, "provider">; vpc: { vpcId: pulumi.Input<string> }; gateway?: EdgeGateway },
+): AlbIngressArgs {
     const gateway = deps.gateway ?? DEFAULT_GATEWAY;
-    return new AlbIngress(
-        `noa-${ctx.stack}-alb`,
-        {
+    return {
             clusterName: deps.cluster.clusterName,
             region: config.region,
             vpcId: deps.vpc.vpcId,
@@ -127,7 +138,5 @@ export function deployIngress(
             forceDestroyLogs: !config.protectStateful && config.storage.forceDestroy,
             wafAclArn: config.ingress.wafAclArn,
             groupName: config.ingress.groupName,
-        },
-        { providers: { kubernetes: deps.cluster.provider } },
-    );
+    };
 }

@@ -4,8 +4,9 @@
  * provider for IRSA, the VPC and its subnets. Composition only: the components
  * own every resource decision; this maps stack config onto their args.
  */
-import { EksCluster } from "@noa/components/cluster";
-import { Vpc } from "@noa/components/network";
+import { EksCluster, type EksClusterArgs } from "@noa/components/cluster";
+import { Vpc, type VpcArgs } from "@noa/components/network";
+import type * as pulumi from "@pulumi/pulumi";
 import type { NoaConfig } from "./config";
 
 export interface Foundation {
@@ -18,28 +19,31 @@ export function clusterNameOf(stack: string): string {
     return `noa-${stack}`;
 }
 
-export function deployFoundation(config: NoaConfig, ctx: { stack: string }): Foundation {
-    const clusterName = clusterNameOf(ctx.stack);
+/** The Vpc component's args for a stack (also checked by the preflight, before any resource). */
+export function vpcArgs(config: NoaConfig, ctx: { stack: string }): VpcArgs {
     const n = config.network;
-    const vpc = new Vpc(`noa-${ctx.stack}-net`, {
+    return {
         cidr: n.cidr,
         azCount: n.azCount,
         natGateways: n.natGateways,
         publicSubnetPrefixLength: n.publicSubnetPrefixLength,
         privateSubnetPrefixLength: n.privateSubnetPrefixLength,
-        clusterName,
+        clusterName: clusterNameOf(ctx.stack),
         s3GatewayEndpoint: true,
         flowLogs: { enabled: n.flowLogs.enabled, retentionDays: n.flowLogs.retentionDays },
         tags: { "noa:stack": ctx.stack, "noa:component": "network" },
-    });
+    };
+}
 
+/** The EksCluster component's args, on the VPC's private subnets (one per AZ, in order). */
+export function eksClusterArgs(config: NoaConfig, ctx: { stack: string }, subnets: { subnetIds: pulumi.Input<string[]>; zoneSubnetIds: pulumi.Input<string>[] }): EksClusterArgs {
     const c = config.cluster;
-    const cluster = new EksCluster(clusterName, {
-        clusterName,
+    return {
+        clusterName: clusterNameOf(ctx.stack),
         kubernetesVersion: c.kubernetesVersion,
-        subnetIds: vpc.privateSubnetIds,
+        subnetIds: subnets.subnetIds,
         // One per AZ, in order: zonal node groups get one managed group each.
-        zoneSubnetIds: Array.from({ length: n.azCount }, (_, i) => vpc.privateSubnetIds.apply((ids) => ids[i]!)),
+        zoneSubnetIds: subnets.zoneSubnetIds,
         publicAccessCidrs: c.publicAccessCidrs,
         adminPrincipalArns: c.adminPrincipalArns,
         logTypes: c.logTypes,
@@ -50,6 +54,14 @@ export function deployFoundation(config: NoaConfig, ctx: { stack: string }): Fou
         },
         protect: config.protectStateful,
         tags: { "noa:stack": ctx.stack, "noa:component": "cluster" },
-    });
+    };
+}
+
+export function deployFoundation(config: NoaConfig, ctx: { stack: string }): Foundation {
+    const vpc = new Vpc(`noa-${ctx.stack}-net`, vpcArgs(config, ctx));
+    const cluster = new EksCluster(clusterNameOf(ctx.stack), eksClusterArgs(config, ctx, {
+        subnetIds: vpc.privateSubnetIds,
+        zoneSubnetIds: Array.from({ length: config.network.azCount }, (_, i) => vpc.privateSubnetIds.apply((ids) => ids[i]!)),
+    }));
     return { vpc, cluster };
 }

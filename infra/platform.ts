@@ -7,6 +7,7 @@ import type { NoaConfig } from "./config";
 import { DATA_NAMESPACE, deployData } from "./data";
 import { deployIngress, deployStorageAndImages } from "./edge";
 import { deployFoundation } from "./foundation";
+import { preflight } from "./preflight";
 import { deployMesh, deployObservability, deployServices } from "./runtime";
 
 export interface PlatformContext {
@@ -21,6 +22,8 @@ export interface PlatformOutputs {
 }
 
 export async function platform(config: NoaConfig, ctx: PlatformContext): Promise<PlatformOutputs> {
+    // 0. Every component's own checks on the config, before anything is registered.
+    preflight(config, ctx);
     const outputs: PlatformOutputs = { environment: config.environment };
 
     // 1. Network and cluster: the Kubernetes provider and the OIDC provider for IRSA.

@@ -10,8 +10,8 @@
  * services, each waiting for all of that.
  */
 import { GeneratedSecret, MicroService, MigrationJob, type MicroServiceArgs } from "@noa/components/app";
-import { IstioMesh } from "@noa/components/mesh";
-import { Observability } from "@noa/components/observability";
+import { IstioMesh, type IstioMeshArgs } from "@noa/components/mesh";
+import { Observability, type ObservabilityArgs } from "@noa/components/observability";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { NoaConfig, ServiceConfig, ServiceName } from "./config";
@@ -52,26 +52,36 @@ const USES: Record<ServiceName, { database: boolean; redis: boolean; amqp: boole
 
 /** Step 3: namespaces, Istio and the ingress gateway. */
 export function deployMesh(config: NoaConfig, deps: { provider: k8s.Provider }, ctx: { stack: string }): IstioMesh {
-    return new IstioMesh(`noa-${ctx.stack}-mesh`, {
+    return new IstioMesh(`noa-${ctx.stack}-mesh`, istioMeshArgs(config), { provider: deps.provider });
+}
+
+/** The IstioMesh component's args (also checked by the preflight, before any resource). */
+export function istioMeshArgs(config: NoaConfig): IstioMeshArgs {
+    return {
         istioVersion: config.mesh.istioVersion,
         mtlsMode: config.mesh.mtlsMode,
         accessLogging: config.mesh.accessLogging,
         numTrustedProxies: config.mesh.numTrustedProxies,
         ingressHosts: [config.ingress.domain],
-    }, { provider: deps.provider });
+    };
 }
 
 /** Step 6a: monitoring, KEDA, and prometheus-adapter exactly when an HPA scales on requests per second. */
 export function deployObservability(config: NoaConfig, deps: { provider: k8s.Provider }, ctx: { stack: string }): Observability {
+    return new Observability(`noa-${ctx.stack}-observability`, observabilityArgs(config), { provider: deps.provider });
+}
+
+/** The Observability component's args (also checked by the preflight, before any resource). */
+export function observabilityArgs(config: NoaConfig): ObservabilityArgs {
     const o = config.observability;
-    return new Observability(`noa-${ctx.stack}-observability`, {
+    return {
         monitoring: o.monitoring,
         keda: SERVICE_NAMES.some((s) => config.services[s].autoscaler === "keda"),
         prometheusAdapter: usesRequestsPerSecond(config),
         retentionDays: o.retentionDays,
         prometheusStorage: o.prometheusStorage,
         alerts: { queueBacklogMessages: o.queueBacklogMessages, queueBacklogMinutes: o.queueBacklogMinutes, dataNamespace: DATA_NAMESPACE, redisStatefulSet: REDIS_NAME },
-    }, { provider: deps.provider });
+    };
 }
 
 /** True when some HPA has a requests-per-second target (it then needs prometheus-adapter). */

@@ -113,8 +113,32 @@ export function loadConfig(raw: Record<string, string>): NoaConfig {
 
     checkPlacement(config, problems);
     checkZonalGroups(config, problems);
+    checkRegionalArns(config, problems);
+    checkRequestsPerSecond(config, problems);
     if (problems.length > 0) throw new ConfigError(problems);
     return config;
+}
+
+/** The ALB can only use a certificate and a web ACL from its own region; another region's fails only when the controller reconciles. */
+function checkRegionalArns(config: NoaConfig, problems: string[]): void {
+    if (!config.region) return;
+    for (const key of ["certificateArn", "wafAclArn"] as const) {
+        const arn = config.ingress?.[key];
+        const region = arn?.split(":")[3];
+        if (arn !== undefined && region !== config.region) {
+            problems.push(`noa:ingress.${key} (${JSON.stringify(arn)}) is in ${region}, not in the stack's aws:region (${config.region}): the ALB can only use one from its own region`);
+        }
+    }
+}
+
+/** An HPA on requests per second reads them from Prometheus (prometheus-adapter), which needs the monitoring stack. */
+function checkRequestsPerSecond(config: NoaConfig, problems: string[]): void {
+    if (config.observability?.monitoring !== false) return;
+    for (const [name, s] of Object.entries(config.services ?? {})) {
+        if (s?.targetRequestsPerSecond !== undefined) {
+            problems.push(`noa:services.${name}.targetRequestsPerSecond (${s.targetRequestsPerSecond}) needs noa:observability.monitoring (false) to be true: the requests-per-second metric comes from Prometheus`);
+        }
+    }
 }
 
 /** A zonal node group is one managed group per AZ: its totals must split evenly over `network.azCount`. */
