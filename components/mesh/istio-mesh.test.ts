@@ -41,6 +41,9 @@ describe("IstioMesh", () => {
         assert.equal(labels("istio-system")["pod-security.kubernetes.io/enforce"], "privileged");
         assert.equal(labels("istio-ingress")["pod-security.kubernetes.io/enforce"], "baseline");
         assert.equal(labels("istio-ingress")["istio-injection"], undefined);
+        // The ALB targets the gateway's pod IPs: the load balancer controller injects its readiness gate there.
+        assert.equal(labels("istio-ingress")["elbv2.k8s.aws/pod-readiness-gate-inject"], "enabled");
+        assert.equal(labels("noa")["elbv2.k8s.aws/pod-readiness-gate-inject"], undefined);
     });
 
     it("installs base → cni → istiod → gateway in order, pinned to istioVersion, each waiting", async () => {

@@ -110,7 +110,10 @@ export function namespaceLabels(n: NormalizedIstioMesh): Record<string, Record<s
     });
     return {
         "istio-system": pss("privileged"), // the istio-cni node agent needs hostPath and host networking
-        [n.ingressNamespace]: pss("baseline"),
+        // The ALB sends traffic to the ingress gateway's pod IPs (target-type ip): the load balancer
+        // controller's readiness gate holds a rollout until each new pod is a healthy target, so a
+        // gateway upgrade or a node drain never leaves the ALB with no healthy target.
+        [n.ingressNamespace]: { ...pss("baseline"), "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled" },
         [n.servicesNamespace]: { ...pss("restricted"), "istio-injection": "enabled" },
         [n.dataNamespace]: { ...pss("baseline"), "istio-injection": "disabled" },
     };
