@@ -42,8 +42,13 @@ export function kubeconfig(clusterName: string, endpoint: string, certificateAut
 /**
  * IMDSv2 only. Hop limit 1 keeps pods on the pod network away from the node
  * role's credentials (every AWS-calling pod here uses IRSA and gets its region
- * from config); host-network daemons (aws-node, ebs-csi-node) are one hop and
- * unaffected. Raise it to 2 only for a workload that truly needs IMDS.
+ * from config); host-network daemons (aws-node) are one hop and unaffected.
+ * The EBS CSI node plugin is not on the host network: without IMDS it reads
+ * its node's zone and instance type from Kubernetes, and counts one ENI and
+ * the root volume as attached, so on a node with many ENIs it may promise more
+ * volume attachments than the instance has slots. The stateful pods here run
+ * one per node, far below that. Raise it to 2 (EksClusterArgs.imdsHopLimit)
+ * only for a workload that truly needs IMDS.
  */
 export function launchTemplateMetadataOptions(hopLimit: number) {
     return { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: hopLimit, instanceMetadataTags: "disabled" };
