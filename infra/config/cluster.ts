@@ -75,7 +75,8 @@ function readNodeGroup(r: Reader, capacityDefault: "ON_DEMAND" | "SPOT"): NodeGr
 
 export function readCluster(r: Reader): ClusterConfig {
     const kubernetesVersion = r.string("kubernetesVersion", { pattern: /^1\.(2[89]|3\d)$/, describe: "a supported EKS minor version (1.28–1.39)" });
-    const publicAccessCidrs = r.cidrList("publicAccessCidrs", { minLength: 1 });
+    // Empty turns the public endpoint off: pulumi and kubectl then run from inside the VPC.
+    const publicAccessCidrs = r.cidrList("publicAccessCidrs");
     const adminPrincipalArns = r.stringList("adminPrincipalArns", {
         default: [],
         pattern: /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/.+$/,

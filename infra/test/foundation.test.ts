@@ -86,6 +86,15 @@ describe("foundation wiring", () => {
         assert.equal(one("dev", "kubernetes:storage.k8s.io/v1:StorageClass", "noa-dev-gp3-encrypted").inputs.reclaimPolicy, "Delete");
     });
 
+    it("turns the public API endpoint off for an empty publicAccessCidrs (deploys then run inside the VPC)", async () => {
+        const { config } = readStackConfig("prod");
+        const cluster = JSON.parse(config["noa:cluster"]);
+        cluster.publicAccessCidrs = [];
+        const { resources } = await evaluateStack("prod", { ...config, "noa:cluster": JSON.stringify(cluster) });
+        const eks = resources.find((r) => r.type === "aws:eks/cluster:Cluster")!.inputs.vpcConfig;
+        assert.deepEqual([eks.endpointPublicAccess, eks.endpointPrivateAccess, eks.publicAccessCidrs], [false, true, undefined]);
+    });
+
     it("rejects a node group whose minSize exceeds maxSize, and a retention CloudWatch does not accept, before any resource", async () => {
         const { config } = readStackConfig("prod");
         const cluster = JSON.parse(config["noa:cluster"]);
