@@ -52,6 +52,7 @@ export function eksClusterArgs(config: NoaConfig, ctx: { stack: string }, subnet
             base: { ...c.nodeGroups.base },
             burst: { ...c.nodeGroups.burst },
         },
+        volumeSnapshots: c.volumeSnapshots,
         protect: config.protectStateful,
         tags: { "noa:stack": ctx.stack, "noa:component": "cluster" },
     };

@@ -338,7 +338,7 @@ describe("EksCluster", () => {
             kind: "StorageClass",
             metadata: { name: "gp3-encrypted", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
             provisioner: "ebs.csi.aws.com",
-            parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
+            parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4", tagSpecification_1: "noa.io/snapshots=noa-ead" },
             volumeBindingMode: "WaitForFirstConsumer",
             allowVolumeExpansion: true,
             reclaimPolicy: "Retain",
@@ -394,6 +394,46 @@ describe("EksCluster", () => {
         const vpc = harness.one("aws:eks/cluster:Cluster", "eoff-eks").inputs.vpcConfig;
         assert.deepEqual([vpc.endpointPrivateAccess, vpc.endpointPublicAccess, vpc.publicAccessCidrs], [true, false, undefined]);
         assert.equal(harness.one("aws:ec2/launchTemplate:LaunchTemplate", "eoff-base").inputs.metadataOptions.httpPutResponseHopLimit, 2);
+    });
+
+    it("snapshots the StorageClass's volumes daily through a lifecycle policy, copied to a second region", async () => {
+        const { EksCluster } = await import("./index.js");
+        new EksCluster("esnap", { ...prodArgs("noa-esnap"), volumeSnapshots: { enabled: true, time: "02:30", retainDays: 7, copyToRegion: "us-west-2" } });
+        await harness.settle();
+        const policy = harness.one("aws:dlm/lifecyclePolicy:LifecyclePolicy", "esnap-snapshots");
+        const role = harness.one("aws:iam/role:Role", "esnap-snapshots");
+        assert.equal(policy.inputs.executionRoleArn, role.state.arn);
+        assert.equal(JSON.parse(role.inputs.assumeRolePolicy).Statement[0].Principal.Service, "dlm.amazonaws.com");
+        assert.equal(harness.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "esnap-snapshots").inputs.policyArn, "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole");
+        assert.equal(policy.inputs.state, "ENABLED");
+        assert.deepEqual(policy.inputs.policyDetails, {
+            policyType: "EBS_SNAPSHOT_MANAGEMENT",
+            resourceTypes: ["VOLUME"],
+            // Exactly the volumes this cluster's StorageClass tags.
+            targetTags: { "noa.io/snapshots": "noa-esnap" },
+            schedules: [{
+                name: "daily",
+                createRule: { interval: 24, intervalUnit: "HOURS", times: "02:30" },
+                retainRule: { count: 7 },
+                copyTags: true,
+                crossRegionCopyRules: [{ target: "us-west-2", encrypted: true, copyTags: true, retainRule: { interval: 7, intervalUnit: "DAYS" } }],
+            }],
+        });
+        assert.equal(harness.one("kubernetes:storage.k8s.io/v1:StorageClass", "esnap-gp3-encrypted").inputs.parameters.tagSpecification_1, "noa.io/snapshots=noa-esnap");
+    });
+
+    it("takes no snapshots unless asked, and refuses bad snapshot settings", async () => {
+        const { EksCluster, normalizeEksClusterArgs } = await import("./index.js");
+        new EksCluster("enosnap", prodArgs("noa-enosnap"));
+        await harness.settle();
+        assert.equal(harness.byType("aws:dlm/lifecyclePolicy:LifecyclePolicy").length, 0);
+        assert.throws(
+            () => normalizeEksClusterArgs("x", { ...prodArgs("noa-x"), storageClass: { enabled: false }, volumeSnapshots: { enabled: true, time: "3am", retainDays: 0, copyToRegion: "west" } }),
+            {
+                message: 'EksCluster "x": volumeSnapshots.time ("3am") is not a UTC time like "03:00"; volumeSnapshots.retainDays (0) must be a whole number of days from 1 to 1000; ' +
+                    'volumeSnapshots.copyToRegion ("west") is not an AWS region name; volumeSnapshots.enabled (true) needs the StorageClass (storageClass.enabled), whose volumes it snapshots',
+            },
+        );
     });
 
     it("fails before creating anything when args are bad", async () => {

@@ -61,6 +61,19 @@ export interface NodeGroupArgs {
     readonly zonal?: boolean;
 }
 
+export interface VolumeSnapshotArgs {
+    readonly enabled?: boolean;
+    /** UTC start time, "HH:MM". Default "03:00". */
+    readonly time?: string;
+    /** Days each snapshot is kept (1–1000). Default 7. */
+    readonly retainDays?: number;
+    /** A second region the snapshots are copied to (encrypted with that region's default EBS key). Default none. */
+    readonly copyToRegion?: string;
+}
+
+/** The tag the StorageClass puts on its volumes, and that the snapshot policy selects. */
+export const SNAPSHOT_TAG = "noa.io/snapshots";
+
 export interface EksClusterArgs {
     /** The EKS cluster name (fixed, so subnet and autoscaler tags can name it). Default: the component name. */
     readonly clusterName?: string;
@@ -90,6 +103,14 @@ export interface EksClusterArgs {
     readonly clusterAutoscaler?: { readonly enabled?: boolean; readonly imageTag?: string };
     /** The default `gp3-encrypted` StorageClass. Default: enabled. */
     readonly storageClass?: { readonly enabled?: boolean };
+    /**
+     * Daily EBS snapshots of every volume the StorageClass provisions (the
+     * stores' data; the class tags its volumes `noa.io/snapshots: <clusterName>`),
+     * taken by an Amazon Data Lifecycle Manager policy at `time` (UTC, "HH:MM"),
+     * kept `retainDays` (one per day), and copied to `copyToRegion` (kept as
+     * long) when set. Crash-consistent, per volume. Default: off.
+     */
+    readonly volumeSnapshots?: VolumeSnapshotArgs;
     /**
      * Production safety: `protect` and `retainOnDelete` on the secrets KMS key,
      * EKS deletion protection, and `Retain` as the StorageClass reclaim policy. Default: false.
@@ -129,6 +150,7 @@ export interface NormalizedEksClusterArgs {
     readonly metricsServer: boolean;
     readonly clusterAutoscaler: { enabled: boolean; imageTag: string };
     readonly storageClass: boolean;
+    readonly volumeSnapshots: { time: string; retainDays: number; copyToRegion: string | undefined } | undefined;
     readonly protect: boolean;
     readonly tags: Record<string, string>;
 }
@@ -242,6 +264,20 @@ export function normalizeEksClusterArgs(name: string, args: EksClusterArgs): Nor
             zonal: zonal === true,
         };
     }
+    const snapshots = args.volumeSnapshots;
+    const storageClass = args.storageClass?.enabled ?? true;
+    let volumeSnapshots: NormalizedEksClusterArgs["volumeSnapshots"];
+    if (snapshots?.enabled) {
+        volumeSnapshots = { time: snapshots.time ?? "03:00", retainDays: snapshots.retainDays ?? 7, copyToRegion: snapshots.copyToRegion };
+        if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(volumeSnapshots.time)) at("volumeSnapshots.time", volumeSnapshots.time, "is not a UTC time like \"03:00\"");
+        if (!Number.isInteger(volumeSnapshots.retainDays) || volumeSnapshots.retainDays < 1 || volumeSnapshots.retainDays > 1000) {
+            at("volumeSnapshots.retainDays", volumeSnapshots.retainDays, "must be a whole number of days from 1 to 1000");
+        }
+        if (volumeSnapshots.copyToRegion !== undefined && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(volumeSnapshots.copyToRegion)) {
+            at("volumeSnapshots.copyToRegion", volumeSnapshots.copyToRegion, "is not an AWS region name");
+        }
+        if (!storageClass) at("volumeSnapshots.enabled", true, "needs the StorageClass (storageClass.enabled), whose volumes it snapshots");
+    }
     if (problems.length > 0) throw new Error(`EksCluster "${name}": ${problems.join("; ")}`);
     return {
         clusterName,
@@ -257,7 +293,8 @@ export function normalizeEksClusterArgs(name: string, args: EksClusterArgs): Nor
         addonVersions,
         metricsServer: args.metricsServer?.enabled ?? true,
         clusterAutoscaler: { enabled: args.clusterAutoscaler?.enabled ?? true, imageTag },
-        storageClass: args.storageClass?.enabled ?? true,
+        storageClass,
+        volumeSnapshots,
         protect: args.protect ?? false,
         tags: args.tags ?? {},
     };
@@ -541,7 +578,8 @@ export class EksCluster extends pulumi.ComponentResource {
                 {
                     metadata: { name: "gp3-encrypted", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
                     provisioner: "ebs.csi.aws.com",
-                    parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
+                    // The tag marks the volumes the snapshot policy (if any) backs up.
+                    parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4", tagSpecification_1: `${SNAPSHOT_TAG}=${a.clusterName}` },
                     volumeBindingMode: "WaitForFirstConsumer",
                     allowVolumeExpansion: true,
                     reclaimPolicy: a.protect ? "Retain" : "Delete",
@@ -550,6 +588,35 @@ export class EksCluster extends pulumi.ComponentResource {
             );
         }
         this.storageClassName = a.storageClass ? "gp3-encrypted" : undefined;
+
+        if (a.volumeSnapshots) {
+            const snap = a.volumeSnapshots;
+            const dlmRole = new aws.iam.Role(`${name}-snapshots`, { assumeRolePolicy: assumeRoleBy("dlm.amazonaws.com"), tags: tagged(`${name}-snapshots`) }, parent);
+            const dlmPolicy = new aws.iam.RolePolicyAttachment(`${name}-snapshots`, { role: dlmRole.name, policyArn: awsManaged("service-role/AWSDataLifecycleManagerServiceRole") }, parent);
+            new aws.dlm.LifecyclePolicy(`${name}-snapshots`, {
+                description: `${a.clusterName}: daily snapshots of the cluster's gp3-encrypted volumes`,
+                executionRoleArn: dlmRole.arn,
+                state: "ENABLED",
+                policyDetails: {
+                    policyType: "EBS_SNAPSHOT_MANAGEMENT",
+                    resourceTypes: ["VOLUME"],
+                    targetTags: { [SNAPSHOT_TAG]: a.clusterName },
+                    schedules: [{
+                        name: "daily",
+                        createRule: { interval: 24, intervalUnit: "HOURS", times: snap.time },
+                        retainRule: { count: snap.retainDays },
+                        copyTags: true,
+                        crossRegionCopyRules: snap.copyToRegion === undefined ? undefined : [{
+                            target: snap.copyToRegion,
+                            encrypted: true,
+                            copyTags: true,
+                            retainRule: { interval: snap.retainDays, intervalUnit: "DAYS" },
+                        }],
+                    }],
+                },
+                tags: tagged(`${name}-snapshots`),
+            }, { ...parent, dependsOn: [dlmPolicy] });
+        }
 
         if (a.metricsServer) {
             new k8s.helm.v3.Release(

@@ -38,6 +38,8 @@ export interface ClusterConfig {
     logRetentionDays: number;
     /** The on-demand base group and the spot burst group. */
     nodeGroups: { base: NodeGroupConfig; burst: NodeGroupConfig };
+    /** Daily snapshots of the stores' volumes (Amazon Data Lifecycle Manager). */
+    volumeSnapshots: { enabled: boolean; time: string; retainDays: number; copyToRegion: string | undefined };
 }
 
 const TAINT = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*):(NoSchedule|NoExecute|PreferNoSchedule)$/;
@@ -93,6 +95,18 @@ export function readCluster(r: Reader): ClusterConfig {
     const groups = r.object("nodeGroups");
     const nodeGroups = { base: readNodeGroup(groups.object("base"), "ON_DEMAND"), burst: readNodeGroup(groups.object("burst"), "SPOT") };
     groups.rejectUnknown();
+    const volumeSnapshots = readVolumeSnapshots(r.has("volumeSnapshots") ? r.object("volumeSnapshots") : undefined);
     r.rejectUnknown();
-    return { kubernetesVersion, publicAccessCidrs, adminPrincipalArns, logTypes: logTypes as ControlPlaneLogType[], logRetentionDays, nodeGroups };
+    return { kubernetesVersion, publicAccessCidrs, adminPrincipalArns, logTypes: logTypes as ControlPlaneLogType[], logRetentionDays, nodeGroups, volumeSnapshots };
+}
+
+/** `volumeSnapshots` (optional: absent means off). */
+function readVolumeSnapshots(r: Reader | undefined): ClusterConfig["volumeSnapshots"] {
+    if (r === undefined) return { enabled: false, time: "03:00", retainDays: 7, copyToRegion: undefined };
+    const enabled = r.bool("enabled");
+    const time = r.string("time", { default: "03:00", pattern: /^([01]\d|2[0-3]):[0-5]\d$/, describe: "a UTC time like \"03:00\"" });
+    const retainDays = r.int("retainDays", { min: 1, max: 1000, default: 7 });
+    const copyToRegion = r.optionalString("copyToRegion", { pattern: /^[a-z]{2}(-gov)?-[a-z]+-\d$/, describe: "an AWS region name" });
+    r.rejectUnknown();
+    return { enabled, time, retainDays, copyToRegion };
 }

@@ -115,6 +115,7 @@ export function loadConfig(raw: Record<string, string>): NoaConfig {
     checkZonalGroups(config, problems);
     checkRegionalArns(config, problems);
     checkRequestsPerSecond(config, problems);
+    checkSnapshotRegion(config, problems);
     if (problems.length > 0) throw new ConfigError(problems);
     return config;
 }
@@ -128,6 +129,14 @@ function checkRegionalArns(config: NoaConfig, problems: string[]): void {
         if (arn !== undefined && region !== config.region) {
             problems.push(`noa:ingress.${key} (${JSON.stringify(arn)}) is in ${region}, not in the stack's aws:region (${config.region}): the ALB can only use one from its own region`);
         }
+    }
+}
+
+/** Snapshot copies exist to survive a region's loss: another region than the stack's. */
+function checkSnapshotRegion(config: NoaConfig, problems: string[]): void {
+    const target = config.cluster?.volumeSnapshots?.copyToRegion;
+    if (target !== undefined && target === config.region) {
+        problems.push(`noa:cluster.volumeSnapshots.copyToRegion (${JSON.stringify(target)}) is the stack's own aws:region: copies must go to another region`);
     }
 }
 

@@ -86,6 +86,29 @@ describe("foundation wiring", () => {
         assert.equal(one("dev", "kubernetes:storage.k8s.io/v1:StorageClass", "noa-dev-gp3-encrypted").inputs.reclaimPolicy, "Delete");
     });
 
+    it("prod snapshots the stores' volumes daily (7 days, copied to us-west-2); dev takes none", () => {
+        const policy = one("prod", "aws:dlm/lifecyclePolicy:LifecyclePolicy", "noa-prod-snapshots").inputs.policyDetails;
+        assert.deepEqual(policy.targetTags, { "noa.io/snapshots": "noa-prod" });
+        assert.deepEqual(policy.schedules[0].createRule, { interval: 24, intervalUnit: "HOURS", times: "03:00" });
+        assert.deepEqual(policy.schedules[0].retainRule, { count: 7 });
+        assert.deepEqual(policy.schedules[0].crossRegionCopyRules.map((r: any) => [r.target, r.retainRule]), [["us-west-2", { interval: 7, intervalUnit: "DAYS" }]]);
+        assert.equal(one("prod", "kubernetes:storage.k8s.io/v1:StorageClass", "noa-prod-gp3-encrypted").inputs.parameters.tagSpecification_1, "noa.io/snapshots=noa-prod");
+        assert.equal(all("dev", "aws:dlm/lifecyclePolicy:LifecyclePolicy").length, 0);
+    });
+
+    it("refuses a snapshot copy to the stack's own region, or a bad snapshot time, before any resource", async () => {
+        const { config } = readStackConfig("prod");
+        const cluster = JSON.parse(config["noa:cluster"]);
+        cluster.volumeSnapshots = { enabled: true, time: "25:00", copyToRegion: "us-east-1" };
+        await assert.rejects(
+            evaluateStack("prod", { ...config, "noa:cluster": JSON.stringify(cluster) }),
+            (err: Error) =>
+                err.name === "ConfigError" &&
+                err.message.includes(`noa:cluster.volumeSnapshots.time ("25:00") is not a UTC time like "03:00"`) &&
+                err.message.includes(`noa:cluster.volumeSnapshots.copyToRegion ("us-east-1") is the stack's own aws:region`),
+        );
+    });
+
     it("turns the public API endpoint off for an empty publicAccessCidrs (deploys then run inside the VPC)", async () => {
         const { config } = readStackConfig("prod");
         const cluster = JSON.parse(config["noa:cluster"]);
