@@ -330,12 +330,32 @@ describe("RedisCluster scripts against real redis-server", function () {
         assert.match(second.out, /cluster already exists; nothing to do/);
     });
 
+    it("readiness: a member of a healthy cluster is ready (a master here)", async () => {
+        const ready = await sh(m.redisReadinessScript(ports[0]));
+        assert.equal(ready.code, 0, ready.out);
+    });
+
     it("bootstrap fails loudly when a listed node is not in the existing cluster", async () => {
         await startNode(ports[3]);
+        // A node in no cluster yet is ready: the bootstrap Job waits for it.
+        const alone = await sh(m.redisReadinessScript(ports[3]));
+        assert.equal(alone.code, 0, alone.out);
         const run = await sh(m.redisBootstrapScript({ nodes: ports.map((p) => `127.0.0.1:${p}`), replicasPerMaster: 0 }));
         assert.equal(run.code, 1);
         assert.match(run.out, new RegExp(`cluster exists but these nodes are not in it: 127\\.0\\.0\\.1:${ports[3]}`));
         assert.match(await cli(ports[3], "cluster", "info"), /cluster_known_nodes:1/);
+    });
+
+    it("readiness: a member of a cluster that is not ok is not ready", async () => {
+        // Two fresh nodes that meet form a cluster without slots: cluster_state:fail.
+        const pair = [17315, 17316];
+        ports.push(...pair);
+        for (const port of pair) await startNode(port);
+        await cli(pair[0], "cluster", "meet", "127.0.0.1", String(pair[1]));
+        for (let i = 0; i < 50 && !(await cli(pair[0], "cluster", "info")).includes("cluster_known_nodes:2"); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.match(await cli(pair[0], "cluster", "info"), /cluster_state:fail/);
+        const notReady = await sh(m.redisReadinessScript(pair[0]));
+        assert.notEqual(notReady.code, 0, notReady.out);
     });
 
     // Runs after the bootstrap tests: ports[0] is a member of a formed cluster by now.

@@ -175,6 +175,29 @@ export function redisStartScript(): string {
 }
 
 /**
+ * The node container's readiness check. Ready means this node can take its
+ * share: a node not yet in any cluster (`cluster_known_nodes:1`: first start,
+ * before the bootstrap Job, which needs it up) answers; a member is ready only
+ * while the cluster is `ok` and, as a replica, its link to the master is up and
+ * no full sync is running. A rolling update or a drain (the PDB counts ready
+ * pods) therefore waits for a restarted node to rejoin and resync before it
+ * takes the next one, instead of taking a shard's last good copy.
+ */
+export function redisReadinessScript(port = REDIS_PORT): string {
+    return [
+        "set -eu",
+        `ci=$(redis-cli -p ${port} cluster info | tr -d '\r')`,
+        "[ \"$(echo \"$ci\" | sed -n 's/^cluster_known_nodes://p')\" = 1 ] && exit 0",
+        "echo \"$ci\" | grep -qx 'cluster_state:ok'",
+        `repl=$(redis-cli -p ${port} info replication | tr -d '\r')`,
+        "echo \"$repl\" | grep -qx 'role:master' && exit 0",
+        "echo \"$repl\" | grep -qx 'master_link_status:up'",
+        "echo \"$repl\" | grep -qx 'master_sync_in_progress:0'",
+        "",
+    ].join("\n");
+}
+
+/**
  * The bootstrap Job's script, over `host:port` nodes. Waits for every node,
  * then creates the cluster only when no node knows another yet
  * (`cluster_known_nodes` is 1 everywhere). When the cluster exists it
@@ -292,7 +315,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 cliAuthEnv,
                             ],
                             resources: resources(a.node),
-                            readinessProbe: { exec: { command: ["sh", "-c", "redis-cli -p " + REDIS_PORT + " ping | grep -q PONG"] }, periodSeconds: 5, timeoutSeconds: 3 },
+                            readinessProbe: { exec: { command: ["sh", "-c", redisReadinessScript()] }, periodSeconds: 5, timeoutSeconds: 3 },
                             livenessProbe: { exec: { command: ["sh", "-c", "redis-cli -p " + REDIS_PORT + " ping | grep -q PONG"] }, initialDelaySeconds: 30, periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
                             securityContext: RESTRICTED_CONTAINER,
                             volumeMounts: [
