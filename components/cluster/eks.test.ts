@@ -406,6 +406,8 @@ describe("EksCluster", () => {
         assert.equal(JSON.parse(role.inputs.assumeRolePolicy).Statement[0].Principal.Service, "dlm.amazonaws.com");
         assert.equal(harness.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "esnap-snapshots").inputs.policyArn, "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole");
         assert.equal(policy.inputs.state, "ENABLED");
+        // The provider refuses any other character in a DLM description (^[0-9A-Za-z _-]+$), at preview.
+        assert.match(policy.inputs.description, /^[0-9A-Za-z _-]{1,500}$/);
         assert.deepEqual(policy.inputs.policyDetails, {
             policyType: "EBS_SNAPSHOT_MANAGEMENT",
             resourceTypes: ["VOLUME"],

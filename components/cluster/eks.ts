@@ -594,7 +594,8 @@ export class EksCluster extends pulumi.ComponentResource {
             const dlmRole = new aws.iam.Role(`${name}-snapshots`, { assumeRolePolicy: assumeRoleBy("dlm.amazonaws.com"), tags: tagged(`${name}-snapshots`) }, parent);
             const dlmPolicy = new aws.iam.RolePolicyAttachment(`${name}-snapshots`, { role: dlmRole.name, policyArn: awsManaged("service-role/AWSDataLifecycleManagerServiceRole") }, parent);
             new aws.dlm.LifecyclePolicy(`${name}-snapshots`, {
-                description: `${a.clusterName}: daily snapshots of the cluster's gp3-encrypted volumes`,
+                // DLM accepts only letters, digits, spaces, _ and - here.
+                description: `${a.clusterName} daily snapshots of gp3-encrypted volumes`,
                 executionRoleArn: dlmRole.arn,
                 state: "ENABLED",
                 policyDetails: {

@@ -426,7 +426,11 @@ describe("citus registration script against real PostgreSQL (Citus functions stu
         assert.equal(await calls(), "coordinator:127.0.0.1 add:localhost add:/var/run/postgresql rebalance");
         assert.match(await sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${role}'`), /^SCRAM-SHA-256\$/);
         assert.equal(await sql(`SELECT has_schema_privilege('${role}', 'public', 'CREATE')`), "t");
-        // The services' sessions get server-side caps from their role.
+        // The services' sessions get server-side caps from their role — on the coordinator only: Citus
+        // would copy ALTER ROLE ... SET to the workers, where migrate's SET LOCAL cannot lift it.
+        const script = m.citusRegistrationScript({ coordinatorHost: "c", workerHosts: [], database: db, appUser: role });
+        const off = script.indexOf("SET citus.enable_alter_role_set_propagation = off;");
+        assert.ok(off >= 0 && off < script.indexOf(`ALTER ROLE ${role} SET statement_timeout`), "propagation off before the role settings");
         assert.equal(
             await sql(`SELECT array_to_string(rolconfig, ',') FROM pg_roles WHERE rolname = '${role}'`),
             "statement_timeout=15s,idle_in_transaction_session_timeout=60s",

@@ -242,7 +242,10 @@ export function citusRegistrationScript(opts: { coordinatorHost: string; workerH
         `ALTER ROLE ${opts.appUser} WITH LOGIN PASSWORD :'app_password';`,
         // Server-side caps for the services' sessions (PgBouncer refuses them as startup parameters):
         // a statement the kit's 15 s client deadline gave up on stops too, and a transaction left
-        // open cannot hold its locks. The migrate Job sets its own per transaction (SET LOCAL).
+        // open cannot hold its locks. On the coordinator only: cancelling the distributed statement
+        // there cancels its shard work, and the migrate Job's SET LOCAL (which Citus does not pass
+        // on to the connections it opens to the workers) must not meet a role default on them.
+        "SET citus.enable_alter_role_set_propagation = off;",
         `ALTER ROLE ${opts.appUser} SET statement_timeout = '${APP_STATEMENT_TIMEOUT}';`,
         `ALTER ROLE ${opts.appUser} SET idle_in_transaction_session_timeout = '${APP_IDLE_IN_TRANSACTION_TIMEOUT}';`,
         `GRANT ALL ON DATABASE ${opts.database} TO ${opts.appUser};`,

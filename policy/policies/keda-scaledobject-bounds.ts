@@ -30,10 +30,15 @@ export const kedaScaledObjectBounds: ResourceValidationPolicy = {
         if (min < cfg.minReplicas) reportViolation(fix(`${who} has minReplicaCount ${min}${unset(spec.minReplicaCount)}, below the environment's minimum of ${cfg.minReplicas}.`, `set spec.minReplicaCount to at least ${cfg.minReplicas}.`));
         if (max > cfg.maxReplicas) reportViolation(fix(`${who} has maxReplicaCount ${max}${unset(spec.maxReplicaCount)}, above the environment's cap of ${cfg.maxReplicas}.`, `set spec.maxReplicaCount to at most ${cfg.maxReplicas}.`));
         if (min > max) reportViolation(fix(`${who} has minReplicaCount ${min} above maxReplicaCount ${max}.`, "make minReplicaCount ≤ maxReplicaCount."));
-        // With no trigger active KEDA scales the target to idleReplicaCount, below minReplicaCount.
+        // With no trigger active KEDA scales the target to idleReplicaCount, which KEDA requires below minReplicaCount.
         const idle = spec.idleReplicaCount;
-        if (idle !== undefined && idle !== null && idle < cfg.minReplicas) {
-            reportViolation(fix(`${who} has idleReplicaCount ${idle}: with no trigger active KEDA scales it to ${idle}, below the environment's minimum of ${cfg.minReplicas}.`, "remove spec.idleReplicaCount (or set it to at least the minimum)."));
+        if (idle !== undefined && idle !== null) {
+            if (idle < cfg.minReplicas) {
+                reportViolation(fix(`${who} has idleReplicaCount ${idle}: with no trigger active KEDA scales it to ${idle}, below the environment's minimum of ${cfg.minReplicas}.`, `remove spec.idleReplicaCount, or keep it between ${cfg.minReplicas} and minReplicaCount − 1.`));
+            }
+            if (idle >= min) {
+                reportViolation(fix(`${who} has idleReplicaCount ${idle}, not below minReplicaCount ${min}; KEDA refuses the object.`, "remove spec.idleReplicaCount, or set it below minReplicaCount."));
+            }
         }
         if (!Array.isArray(spec.triggers) || spec.triggers.length === 0) reportViolation(fix(`${who} has no triggers, so KEDA never scales it.`, "add a trigger (e.g. rabbitmq queueLength)."));
     },

@@ -117,7 +117,11 @@ describe("replicas and limits", () => {
             assertExactly(await judge(s, "prod"), SCOPE, [
                 ["keda-scaledobject-bounds", /^ScaledObject noa\/worker has idleReplicaCount 0: with no trigger active KEDA scales it to 0, below the environment's minimum of 3/],
             ]);
-            assertExactly(await judge(edit(stack(), "worker-so", (p) => { p.spec.idleReplicaCount = 3; }), "prod"), SCOPE, []);
+            // KEDA wants idle < min: 3 idle under a minimum of 4 keeps the floor.
+            assertExactly(await judge(edit(stack(), "worker-so", (p) => { p.spec.idleReplicaCount = 3; p.spec.minReplicaCount = 4; }), "prod"), SCOPE, []);
+            assertExactly(await judge(edit(stack(), "worker-so", (p) => { p.spec.idleReplicaCount = 3; }), "prod"), SCOPE, [
+                ["keda-scaledobject-bounds", /has idleReplicaCount 3, not below minReplicaCount 3; KEDA refuses the object/],
+            ]);
         });
 
         it("flags min above max and a ScaledObject without triggers", async () => {
