@@ -29,6 +29,7 @@ export {
   waitForRedis,
   checkRedis,
   closeRedis,
+  redisNodeOf,
   redisRetryDelay,
   type RedisArgs,
   type RedisClient,

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { RedisClient } from "@noa/kit";
+import { redisNodeOf, type RedisClient } from "@noa/kit";
 import { ResilientLimiter, StoreState, type FallbackReason, type LimitResult, type StoreStateListener } from "./rate-limit";
 
 /**
@@ -139,7 +139,8 @@ export class RateLimitPolicy {
     onStoreChange: StoreStateListener,
     observers: RateLimitObservers = {},
   ) {
-    this.state = new StoreState(onStoreChange, observers.onFallbackDecision);
+    // A hung node's keys fall back for a second at a time, without waiting out the timeout each.
+    this.state = new StoreState(onStoreChange, observers.onFallbackDecision, 1000, 1000, (key) => redisNodeOf(redis, key));
     this.onOffenderLookup = observers.onOffenderLookup ?? (() => {});
     const common = {
       redis,

@@ -40,12 +40,19 @@ export type FallbackReason = "unavailable" | "timeout";
  * - Back to Redis only after `recoveryMs` of answers without a failure, so a
  *   partial outage (some slots answering, some not, as during a failover)
  *   reads as one degraded period, not a transition per request.
+ *
+ * A node that let a command time out (hung, rather than refusing
+ * connections) is left alone for `suspendMs`: decisions for keys it serves
+ * go straight to the fallback instead of each waiting out the timeout, and
+ * after that one decision tries it again. Other nodes' keys are unaffected.
  */
 export class StoreState {
   private current: LimiterStore = "redis";
   private lastError: string | undefined;
   private failingSince: number | undefined;
   private answeringSince: number | undefined;
+  /** Node → `Date.now()` until which it is not asked. */
+  private readonly suspendedUntil = new Map<string, number>();
 
   constructor(
     private readonly listener: StoreStateListener,
@@ -53,7 +60,27 @@ export class StoreState {
     private readonly onFallbackDecision: (reason: FallbackReason) => void = () => {},
     private readonly sustainedTimeoutMs = 1000,
     private readonly recoveryMs = 1000,
+    /** The Redis node that serves a key (kit `redisNodeOf`); by default all keys share one. */
+    private readonly nodeOf: (key: string) => string = () => "redis",
+    private readonly suspendMs = 1000,
   ) {}
+
+  /**
+   * True while the node serving `key` is suspended after a timeout; the
+   * decision is then the fallback's, counted as a timeout.
+   */
+  skipsRedis(key: string): boolean {
+    if (this.suspendedUntil.size === 0) return false;
+    const node = this.nodeOf(key);
+    const until = this.suspendedUntil.get(node);
+    if (until === undefined) return false;
+    if (Date.now() >= until) {
+      this.suspendedUntil.delete(node);
+      return false;
+    }
+    this.redisFailed(SUSPENDED);
+    return true;
+  }
 
   /** The store currently in charge. */
   get store(): LimiterStore {
@@ -77,8 +104,10 @@ export class StoreState {
     this.listener("redis");
   }
 
-  redisFailed(error: unknown): void {
+  /** A Redis call failed; `key` names the node to suspend when it timed out. */
+  redisFailed(error: unknown, key?: string): void {
     const timedOut = error instanceof RedisTimeoutError;
+    if (timedOut && key !== undefined) this.suspendedUntil.set(this.nodeOf(key), Date.now() + this.suspendMs);
     this.onFallbackDecision(timedOut ? "timeout" : "unavailable");
     this.answeringSince = undefined;
     if (this.current === "memory") return;
@@ -98,6 +127,9 @@ export class RedisTimeoutError extends Error {
     this.name = "RedisTimeoutError";
   }
 }
+
+/** A decision not asked of a node suspended after a timeout (counts as a timeout). */
+const SUSPENDED = Object.assign(new RedisTimeoutError(0), { message: "rate limit store node suspended after a timeout" });
 
 // One promise and one timer per call (this runs on every request): Promise.race plus
 // .finally would allocate three promises and chain two extra microtask hops.
@@ -349,6 +381,7 @@ export class ResilientLimiter {
   }
 
   private async leaseFromRedis(key: string, lease: Lease | undefined): Promise<LimitResult> {
+    if (this.state.skipsRedis(key)) return this.fromMemory(this.memoryLimiter.consume(key, 1));
     const size = leaseSize(lease, Date.now(), this.windowMs, this.maxLease);
     let reply: [number, number, number];
     try {
@@ -356,7 +389,7 @@ export class ResilientLimiter {
       reply = await withTimeout(this.lease(key, size), this.redisTimeoutMs);
       this.state.redisAnswered();
     } catch (error) {
-      this.state.redisFailed(error);
+      this.state.redisFailed(error, key);
       return this.fromMemory(this.memoryLimiter.consume(key, 1));
     }
     const [counter, taken, ttl] = reply;
@@ -408,15 +441,17 @@ export class ResilientLimiter {
   /** Current counter for `subject` without consuming, or undefined if none. */
   async peek(subject: string): Promise<LimitResult | undefined> {
     const key = tag(subject);
-    try {
-      const res = await withTimeout(this.redisLimiter.get(key), this.redisTimeoutMs);
-      this.state.redisAnswered();
-      return res ? this.result(res, false, "redis") : undefined;
-    } catch (error) {
-      this.state.redisFailed(error);
-      const res = await this.memoryLimiter.get(key);
-      return res ? this.result(res, false, "memory") : undefined;
+    if (!this.state.skipsRedis(key)) {
+      try {
+        const res = await withTimeout(this.redisLimiter.get(key), this.redisTimeoutMs);
+        this.state.redisAnswered();
+        return res ? this.result(res, false, "redis") : undefined;
+      } catch (error) {
+        this.state.redisFailed(error, key);
+      }
     }
+    const res = await this.memoryLimiter.get(key);
+    return res ? this.result(res, false, "memory") : undefined;
   }
 
   /** Forgets `subject` (e.g. an account after a successful login). */
@@ -475,6 +510,7 @@ export class ResilientLimiter {
     op: (limiter: RateLimiterAbstract, key: string) => Promise<RateLimiterRes>,
   ): Promise<LimitResult> {
     const key = tag(subject);
+    if (this.state.skipsRedis(key)) return this.fromMemory(op(this.memoryLimiter, key));
     try {
       const res = await withTimeout(op(this.redisLimiter, key), this.redisTimeoutMs);
       this.state.redisAnswered();
@@ -484,7 +520,7 @@ export class ResilientLimiter {
         this.state.redisAnswered();
         return this.result(error, true, "redis");
       }
-      this.state.redisFailed(error);
+      this.state.redisFailed(error, key);
       return this.fromMemory(op(this.memoryLimiter, key));
     }
   }

@@ -352,6 +352,35 @@ describe("rate limits without Redis", function () {
     cluster.disconnect();
   });
 
+  it("asks a hung node once per suspension: the other decisions fall back at once instead of each waiting out the timeout", async function () {
+    this.timeout(30_000);
+    const node = await ThrowawayClusterNode.start();
+    const cluster = await readyCluster(node.nodes);
+    let leases = 0;
+    const fallbacks: string[] = [];
+    const policy = new RateLimitPolicy(settings({ apiPoints: 1000, redisTimeoutMs: 200 }), cluster, () => {}, {
+      onApiLease: () => void leases++,
+      onFallbackDecision: (reason) => void fallbacks.push(reason),
+    });
+    try {
+      assert.equal((await policy.checkApi("198.51.100.40")).store, "redis");
+      leases = 0;
+      node.pause();
+      // Twenty new clients: each needs a lease, all from the one (hung) node.
+      const during = [];
+      for (let i = 0; i < 20; i++) during.push(await policy.checkApi(`198.51.100.${50 + i}`));
+      assert.ok(during.every((d) => d.allowed && d.store === "memory"));
+      assert.equal(leases, 1, "only the first decision asked the hung node");
+      assert.deepEqual(fallbacks, Array(20).fill("timeout"));
+      node.resume();
+      await waitFor(async () => (await policy.checkApi("198.51.100.99")).store === "redis", "Redis decisions again once the suspension ends");
+    } finally {
+      node.resume();
+      cluster.disconnect();
+      await node.destroy();
+    }
+  });
+
   it("keeps answering while its Redis Cluster goes down, and shares limits again once it is back", async function () {
     this.timeout(30_000);
     const node = await ThrowawayClusterNode.start();

@@ -11,6 +11,22 @@ function tracker(sustainedTimeoutMs: number, recoveryMs: number) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("StoreState", () => {
+  it("leaves a node that timed out alone for the suspension, and only that node", async () => {
+    const decisions: FallbackReason[] = [];
+    const nodeOf = (key: string) => (key.startsWith("a") ? "node-a" : "node-b");
+    const state = new StoreState(() => {}, (reason) => void decisions.push(reason), 1000, 1000, nodeOf, 40);
+    assert.equal(state.skipsRedis("a1"), false);
+    state.redisFailed(new RedisTimeoutError(100), "a1");
+    assert.equal(state.skipsRedis("a2"), true, "another key on the hung node");
+    assert.equal(state.skipsRedis("b1"), false, "a key on another node");
+    assert.deepEqual(decisions, ["timeout", "timeout"], "a skipped decision counts as a timeout");
+    await sleep(50);
+    assert.equal(state.skipsRedis("a2"), false, "tried again after the suspension");
+    // A refused connection is not a hang: it suspends nothing (the client fails fast by itself).
+    state.redisFailed(new Error("Redis connection is not ready"), "a1");
+    assert.equal(state.skipsRedis("a1"), false);
+  });
+
   it("switches to the fallback at once when Redis is unavailable, and back after answers for the recovery period", async () => {
     const { state, transitions, decisions } = tracker(1000, 40);
     state.redisFailed(new Error("Redis connection is not ready"));

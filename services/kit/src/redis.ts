@@ -1,3 +1,5 @@
+/// <reference path="./cluster-key-slot.d.ts" />
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -34,6 +36,18 @@ export interface RedisArgs {
   readonly commandTimeoutMs?: number;
   /** TCP connect timeout per node (default 2000 ms). */
   readonly connectTimeoutMs?: number;
+}
+
+/**
+ * The node that serves `key`: in a Cluster the master of the key's slot
+ * (`host:port` from the client's current slot map; the slot follows a
+ * `{hash tag}` as Redis does), `"unknown"` before the map is loaded, and
+ * `"single"` for a lone Redis. Lets a caller treat a hung node apart from
+ * the rest of the cluster.
+ */
+export function redisNodeOf(client: RedisClient, key: string): string {
+  if (client instanceof Cluster) return client.slots[calculateSlot(key)]?.[0] ?? 'unknown';
+  return 'single';
 }
 
 /** Reconnect delay: exponential from 50 ms, capped at 2 s so recovery is noticed quickly. */

@@ -11,6 +11,7 @@ import {
   createPgPool,
   withTransaction,
   createRedis,
+  redisNodeOf,
   waitForRedis,
 } from '../index.js';
 import {
@@ -209,6 +210,30 @@ describe('createRedis', () => {
     } finally {
       redis.disconnect();
       await proxy.close();
+    }
+  });
+
+  it('names the master that serves a key, as the cluster itself reports it', async () => {
+    const redis = createRedis({ clusterNodes: redisClusterNodes.slice(0, 1), logger });
+    try {
+      await waitForRedis(redis);
+      const cluster = redis as import('ioredis').Cluster;
+      for (const key of ['{198.51.100.7}', 'gw:api:{198.51.100.7}', 'user:{42}:profile', 'plain-key']) {
+        const slot = Number(await cluster.call('CLUSTER', 'KEYSLOT', key));
+        const owners = (await cluster.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+        const [, , [host, port]] = owners.find(([from, to]) => slot >= from && slot <= to)!;
+        assert.equal(redisNodeOf(redis, key), `${host}:${port}`, key);
+      }
+      // One hash tag, one node, whatever surrounds it.
+      assert.equal(redisNodeOf(redis, 'a:{198.51.100.7}'), redisNodeOf(redis, 'b:{198.51.100.7}:c'));
+    } finally {
+      await closeRedis(redis);
+    }
+    const single = createRedis({ url: 'redis://127.0.0.1:6379', logger });
+    try {
+      assert.equal(redisNodeOf(single, 'any'), 'single');
+    } finally {
+      await closeRedis(single);
     }
   });
 

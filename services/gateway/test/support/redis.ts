@@ -75,10 +75,20 @@ export class ThrowawayClusterNode {
     await waitFor(() => cli(this.port, "ping").includes("PONG"), `redis-server on ${this.port}`);
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and commands go unanswered, as on a hung master. */
+  pause(): void {
+    this.process?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.process?.kill("SIGCONT");
+  }
+
   async down(): Promise<void> {
     const child = this.process;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGCONT");
     child.kill("SIGKILL");
     await exited;
   }
