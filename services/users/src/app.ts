@@ -69,7 +69,7 @@ interface PatchBody {
  *
  * Identity: behind the gateway, requests carry `x-user-id` — the subject of a
  * JWT the gateway has verified. The mesh admits only the gateway to users
- * (Istio AuthorizationPolicy / NetworkPolicy in components/app), so the
+ * (the NetworkPolicy in components/app), so the
  * header cannot be forged from outside; verifying the token a second time
  * here would only add ≈40 µs per request. Without `x-user-id`, a
  * `Authorization: Bearer` token is verified here, so the service can also be
