@@ -43,8 +43,10 @@ export type FallbackReason = "unavailable" | "timeout";
  *
  * A node that let a command time out (hung, rather than refusing
  * connections) is left alone for `suspendMs`: decisions for keys it serves
- * go straight to the fallback instead of each waiting out the timeout, and
- * after that one decision tries it again. Other nodes' keys are unaffected.
+ * go straight to the fallback instead of each waiting out the timeout. Then
+ * one decision tries it again while the others keep to the fallback (another
+ * `suspendMs`), and an answer lifts the suspension. Other nodes' keys are
+ * unaffected.
  */
 export class StoreState {
   private current: LimiterStore = "redis";
@@ -67,15 +69,19 @@ export class StoreState {
 
   /**
    * True while the node serving `key` is suspended after a timeout; the
-   * decision is then the fallback's, counted as a timeout.
+   * decision is then the fallback's, counted as a timeout. When the
+   * suspension ends, this decision is the one that tries the node again: the
+   * suspension is renewed for the others until it answers (`redisAnswered`)
+   * or times out again.
    */
   skipsRedis(key: string): boolean {
     if (this.suspendedUntil.size === 0) return false;
     const node = this.nodeOf(key);
     const until = this.suspendedUntil.get(node);
     if (until === undefined) return false;
-    if (Date.now() >= until) {
-      this.suspendedUntil.delete(node);
+    const now = Date.now();
+    if (now >= until) {
+      this.suspendedUntil.set(node, now + this.suspendMs);
       return false;
     }
     this.redisFailed(SUSPENDED);
@@ -92,7 +98,9 @@ export class StoreState {
     return this.current === "memory" ? this.lastError : undefined;
   }
 
-  redisAnswered(): void {
+  /** A Redis call answered; `key` lifts its node's suspension, if any. */
+  redisAnswered(key?: string): void {
+    if (key !== undefined && this.suspendedUntil.size > 0) this.suspendedUntil.delete(this.nodeOf(key));
     this.failingSince = undefined;
     if (this.current === "redis") return;
     const now = Date.now();
@@ -387,7 +395,7 @@ export class ResilientLimiter {
     try {
       this.onLease(size);
       reply = await withTimeout(this.lease(key, size), this.redisTimeoutMs);
-      this.state.redisAnswered();
+      this.state.redisAnswered(key);
     } catch (error) {
       this.state.redisFailed(error, key);
       return this.fromMemory(this.memoryLimiter.consume(key, 1));
@@ -444,7 +452,7 @@ export class ResilientLimiter {
     if (!this.state.skipsRedis(key)) {
       try {
         const res = await withTimeout(this.redisLimiter.get(key), this.redisTimeoutMs);
-        this.state.redisAnswered();
+        this.state.redisAnswered(key);
         return res ? this.result(res, false, "redis") : undefined;
       } catch (error) {
         this.state.redisFailed(error, key);
@@ -460,7 +468,7 @@ export class ResilientLimiter {
     await this.memoryLimiter.delete(key);
     try {
       await withTimeout(this.redisLimiter.delete(key), this.redisTimeoutMs);
-      this.state.redisAnswered();
+      this.state.redisAnswered(key);
     } catch (error) {
       this.state.redisFailed(error);
     }
@@ -513,11 +521,11 @@ export class ResilientLimiter {
     if (this.state.skipsRedis(key)) return this.fromMemory(op(this.memoryLimiter, key));
     try {
       const res = await withTimeout(op(this.redisLimiter, key), this.redisTimeoutMs);
-      this.state.redisAnswered();
+      this.state.redisAnswered(key);
       return this.result(res, false, "redis");
     } catch (error) {
       if (error instanceof RateLimiterRes) {
-        this.state.redisAnswered();
+        this.state.redisAnswered(key);
         return this.result(error, true, "redis");
       }
       this.state.redisFailed(error, key);

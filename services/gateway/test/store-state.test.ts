@@ -21,7 +21,10 @@ describe("StoreState", () => {
     assert.equal(state.skipsRedis("b1"), false, "a key on another node");
     assert.deepEqual(decisions, ["timeout", "timeout"], "a skipped decision counts as a timeout");
     await sleep(50);
-    assert.equal(state.skipsRedis("a2"), false, "tried again after the suspension");
+    assert.equal(state.skipsRedis("a2"), false, "one decision tries the node again after the suspension");
+    assert.equal(state.skipsRedis("a3"), true, "the others keep to the fallback while it does");
+    state.redisAnswered("a2");
+    assert.equal(state.skipsRedis("a3"), false, "an answer lifts the suspension");
     // A refused connection is not a hang: it suspends nothing (the client fails fast by itself).
     state.redisFailed(new Error("Redis connection is not ready"), "a1");
     assert.equal(state.skipsRedis("a1"), false);
