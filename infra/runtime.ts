@@ -62,6 +62,8 @@ export function istioMeshArgs(config: NoaConfig): IstioMeshArgs {
         mtlsMode: config.mesh.mtlsMode,
         accessLogging: config.mesh.accessLogging,
         numTrustedProxies: config.mesh.numTrustedProxies,
+        gatewayMinReplicas: config.mesh.ingressGateway.minReplicas,
+        gatewayMaxReplicas: config.mesh.ingressGateway.maxReplicas,
         ingressHosts: [config.ingress.domain],
     };
 }

@@ -56,6 +56,8 @@ export interface MeshConfig {
     accessLogging: boolean;
     /** Proxies in front of the ingress gateway (the ALB: 1). */
     numTrustedProxies: number;
+    /** The ingress gateway's replica range (its chart's HPA); every public request passes through it. */
+    ingressGateway: { minReplicas: number; maxReplicas: number };
 }
 
 /** `noa:observability` — monitoring stack switches. */
@@ -119,9 +121,19 @@ export function readMesh(r: Reader): MeshConfig {
         mtlsMode: r.oneOf("mtlsMode", ["STRICT", "PERMISSIVE"] as const),
         accessLogging: r.bool("accessLogging", { default: true }),
         numTrustedProxies: r.int("numTrustedProxies", { min: 0, max: 5, default: 1 }),
+        ingressGateway: readReplicaRange(r.has("ingressGateway") ? r.object("ingressGateway") : undefined, { minReplicas: 2, maxReplicas: 10 }),
     };
     r.rejectUnknown();
     return out;
+}
+
+function readReplicaRange(r: Reader | undefined, defaults: { minReplicas: number; maxReplicas: number }): { minReplicas: number; maxReplicas: number } {
+    if (r === undefined) return defaults;
+    const minReplicas = r.int("minReplicas", { min: 1, max: 100, default: defaults.minReplicas });
+    const maxReplicas = r.int("maxReplicas", { min: 1, max: 100, default: defaults.maxReplicas });
+    if (minReplicas > maxReplicas) r.problem("minReplicas", `exceeds maxReplicas (${maxReplicas})`);
+    r.rejectUnknown();
+    return { minReplicas, maxReplicas };
 }
 
 export function readObservability(r: Reader): ObservabilityConfig {

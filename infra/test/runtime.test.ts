@@ -38,6 +38,12 @@ describe("runtime: mesh, observability and services in the program", () => {
             assert.ok(releases.every((r) => r.provider?.startsWith(provider.urn)), "every release deploys through the EKS cluster's provider");
         });
 
+        it("sizes the ingress gateway from noa:mesh.ingressGateway: prod at least one per AZ (3–10), dev 2–4", () => {
+            const autoscaling = (ev: Evaluation) => one(ev, "kubernetes:helm.sh/v3:Release", `noa-${ev.stack}-mesh-gateway`).inputs.values.autoscaling;
+            assert.deepEqual([autoscaling(prod).minReplicas, autoscaling(prod).maxReplicas], [3, 10]);
+            assert.deepEqual([autoscaling(dev).minReplicas, autoscaling(dev).maxReplicas], [2, 4]);
+        });
+
         it("dev: PERMISSIVE mTLS", () => {
             assert.equal(one(dev, "kubernetes:security.istio.io/v1:PeerAuthentication", "noa-dev-mesh-mtls").inputs.spec.mtls.mode, "PERMISSIVE");
         });
@@ -173,6 +179,13 @@ describe("runtime config", () => {
         assert.deepEqual([prod.services.gateway.timeoutMs, prod.services.gateway.retryAttempts, prod.services.gateway.perTryTimeoutMs], [15000, 1, 7000]);
         assert.deepEqual([prod.services.users.timeoutMs, prod.services.users.retryAttempts, prod.services.users.perTryTimeoutMs], [5000, 1, 2500]);
         assert.deepEqual([prod.observability.queueBacklogMessages, prod.observability.queueBacklogMinutes], [1000, 10]);
+    });
+
+    it("rejects an ingress gateway range whose minimum exceeds its maximum", () => {
+        const { config } = readStackConfig("prod");
+        const mesh = JSON.parse(config["noa:mesh"]);
+        mesh.ingressGateway = { minReplicas: 5, maxReplicas: 3 };
+        assert.deepEqual(problems({ ...config, "noa:mesh": JSON.stringify(mesh) }), ["noa:mesh.ingressGateway.minReplicas (5) exceeds maxReplicas (3)"]);
     });
 
     it("rejects retries that cannot fit the timeout, naming the keys and values", () => {
