@@ -355,6 +355,9 @@ export function registerGateway(app: FastifyInstance, deps: GatewayDeps): Gatewa
     app.all(route.prefix, options, handler);
     app.all(`${route.prefix}/*`, options, handler);
   }
+  // Any other /api path is a 404, but still one of the client's API requests: a flood of
+  // made-up paths is limited like any other (the specific prefixes above win over this route).
+  app.all("/api/*", { onRequest: rateLimit }, (_request, reply) => reply.callNotFound());
 
   app.addHook("onClose", async () => {
     await Promise.all(Object.values(upstreams).map((upstream) => upstream.close()));

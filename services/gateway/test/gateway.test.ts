@@ -222,6 +222,12 @@ describe("gateway rate limits over HTTP", () => {
       assert.equal(other.headers["ratelimit-remaining"], "2");
       const metrics = await gw.registry.metrics();
       assert.match(metrics, /gateway_rate_limited_total\{limit="api",store="redis"[^}]*\} 2\n/);
+      // Unknown /api paths are API requests too: counted (404 with the limit's headers), then limited.
+      const unknown = await send(gw.url, "GET", "/api/no-such-thing", { headers: from("198.51.100.79") });
+      assert.deepEqual([unknown.status, unknown.json.message, unknown.headers["ratelimit-remaining"]], [404, "no route for GET /api/no-such-thing", "2"]);
+      for (let i = 0; i < 2; i++) await send(gw.url, "GET", "/api/no-such-thing", { headers: from("198.51.100.79") });
+      const flood = await send(gw.url, "GET", `/api/${"x".repeat(8)}`, { headers: from("198.51.100.79") });
+      assert.deepEqual([flood.status, flood.json.reason], [429, "rate_limited:api"]);
     } finally {
       await gw.close();
     }
