@@ -7,6 +7,7 @@ import {
 } from "./builders";
 import { IrsaRole } from "./irsa";
 import { LOG_RETENTION_DAYS } from "../network/vpc";
+import { AWS_REGION_PATTERN, UTC_TIME_PATTERN } from "../shared/index.js";
 
 export const CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
 export type ControlPlaneLogType = (typeof CONTROL_PLANE_LOG_TYPES)[number];
@@ -269,11 +270,11 @@ export function normalizeEksClusterArgs(name: string, args: EksClusterArgs): Nor
     let volumeSnapshots: NormalizedEksClusterArgs["volumeSnapshots"];
     if (snapshots?.enabled) {
         volumeSnapshots = { time: snapshots.time ?? "03:00", retainDays: snapshots.retainDays ?? 7, copyToRegion: snapshots.copyToRegion };
-        if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(volumeSnapshots.time)) at("volumeSnapshots.time", volumeSnapshots.time, "is not a UTC time like \"03:00\"");
+        if (!UTC_TIME_PATTERN.test(volumeSnapshots.time)) at("volumeSnapshots.time", volumeSnapshots.time, "is not a UTC time like \"03:00\"");
         if (!Number.isInteger(volumeSnapshots.retainDays) || volumeSnapshots.retainDays < 1 || volumeSnapshots.retainDays > 1000) {
             at("volumeSnapshots.retainDays", volumeSnapshots.retainDays, "must be a whole number of days from 1 to 1000");
         }
-        if (volumeSnapshots.copyToRegion !== undefined && !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(volumeSnapshots.copyToRegion)) {
+        if (volumeSnapshots.copyToRegion !== undefined && !AWS_REGION_PATTERN.test(volumeSnapshots.copyToRegion)) {
             at("volumeSnapshots.copyToRegion", volumeSnapshots.copyToRegion, "is not an AWS region name");
         }
         if (!storageClass) at("volumeSnapshots.enabled", true, "needs the StorageClass (storageClass.enabled), whose volumes it snapshots");

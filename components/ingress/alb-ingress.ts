@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { IrsaRole } from "../cluster";
+import { AWS_REGION_PATTERN } from "../shared/index.js";
 
 /**
  * The AWS Load Balancer Controller Helm chart (https://aws.github.io/eks-charts)
@@ -26,7 +27,6 @@ const TLS12_PLUS_POLICY = /^ELBSecurityPolicy-(TLS13-1-[23]-\d{4}-\d{2}|TLS-1-2-
 export const DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 const ACM_ARN = /^arn:aws[a-z-]*:acm:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:certificate\/[0-9a-f-]{36}$/;
 const WAF_ARN = /^arn:aws[a-z-]*:wafv2:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:regional\/webacl\/[\w-]+\/[0-9a-f-]{36}$/;
-const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const GROUP_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
@@ -136,7 +136,7 @@ export function normalizeAlbIngressArgs(name: string, args: AlbIngressArgs): Nor
         return value;
     };
 
-    if (!REGION.test(args.region ?? "")) at("region", args.region, "is not an AWS region name");
+    if (!AWS_REGION_PATTERN.test(args.region ?? "")) at("region", args.region, "is not an AWS region name");
     const controllerReplicas = args.controllerReplicas ?? 2;
     if (!Number.isInteger(controllerReplicas) || controllerReplicas < 1) at("controllerReplicas", controllerReplicas, "must be a whole number of at least 1");
     const chartVersion = args.chartVersion ?? CONTROLLER_CHART_VERSION;

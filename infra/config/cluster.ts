@@ -1,3 +1,4 @@
+import { AWS_REGION_PATTERN, UTC_TIME_PATTERN } from "@noa/components/shared";
 import { checkRetention } from "./network";
 import { checkRange, Reader } from "./validate";
 
@@ -104,9 +105,9 @@ export function readCluster(r: Reader): ClusterConfig {
 function readVolumeSnapshots(r: Reader | undefined): ClusterConfig["volumeSnapshots"] {
     if (r === undefined) return { enabled: false, time: "03:00", retainDays: 7, copyToRegion: undefined };
     const enabled = r.bool("enabled");
-    const time = r.string("time", { default: "03:00", pattern: /^([01]\d|2[0-3]):[0-5]\d$/, describe: "a UTC time like \"03:00\"" });
+    const time = r.string("time", { default: "03:00", pattern: UTC_TIME_PATTERN, describe: "a UTC time like \"03:00\"" });
     const retainDays = r.int("retainDays", { min: 1, max: 1000, default: 7 });
-    const copyToRegion = r.optionalString("copyToRegion", { pattern: /^[a-z]{2}(-gov)?-[a-z]+-\d$/, describe: "an AWS region name" });
+    const copyToRegion = r.optionalString("copyToRegion", { pattern: AWS_REGION_PATTERN, describe: "an AWS region name" });
     r.rejectUnknown();
     return { enabled, time, retainDays, copyToRegion };
 }

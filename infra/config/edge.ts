@@ -1,4 +1,4 @@
-import { Reader } from "./validate";
+import { checkRange, Reader } from "./validate";
 
 /** `noa:ingress` — the ALB in front of the Istio ingress gateway. */
 export interface IngressConfig {
@@ -131,7 +131,7 @@ function readReplicaRange(r: Reader | undefined, defaults: { minReplicas: number
     if (r === undefined) return defaults;
     const minReplicas = r.int("minReplicas", { min: 1, max: 100, default: defaults.minReplicas });
     const maxReplicas = r.int("maxReplicas", { min: 1, max: 100, default: defaults.maxReplicas });
-    if (minReplicas > maxReplicas) r.problem("minReplicas", `exceeds maxReplicas (${maxReplicas})`);
+    checkRange(r, "minReplicas", minReplicas, "maxReplicas", maxReplicas);
     r.rejectUnknown();
     return { minReplicas, maxReplicas };
 }

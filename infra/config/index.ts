@@ -14,6 +14,7 @@ import {
 } from "./edge";
 import { NetworkConfig, readNetwork } from "./network";
 import { AutoscalingConfig, readAutoscaling, readServices, ServiceConfig, ServiceName } from "./services";
+import { AWS_REGION_PATTERN } from "@noa/components/shared";
 import { ConfigError, Reader } from "./validate";
 
 export { ConfigError } from "./validate";
@@ -91,7 +92,7 @@ export function loadConfig(raw: Record<string, string>): NoaConfig {
     const protectStateful = root.bool("protectStateful");
     const region = raw["aws:region"];
     if (!region) problems.push(`aws:region is required`);
-    else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) problems.push(`aws:region (${JSON.stringify(region)}) is not an AWS region name`);
+    else if (!AWS_REGION_PATTERN.test(region)) problems.push(`aws:region (${JSON.stringify(region)}) is not an AWS region name`);
 
     const config: NoaConfig = {
         environment,
