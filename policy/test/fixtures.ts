@@ -6,22 +6,15 @@
 import type { PolicyPackConfig } from "@pulumi/policy";
 import { runPolicies, readPolicyConfig } from "../offline";
 import { policies } from "../policies";
+import { liveOutputs } from "@noa/offline/emulation/kubernetes";
 import type { PlannedResource } from "../runtime/requests";
 import type { Violation } from "../runtime/run";
 
 let counter = 0;
 
-/**
- * The outputs a resource's inputs give it. A Kubernetes object's are what the
- * provider records: the live object, with the API server's defaults (a
- * Deployment or StatefulSet always has `spec.replicas`), and the inputs under
- * `__inputs`. Other resources' outputs are their inputs.
- */
+/** The outputs a resource's inputs give it: a Kubernetes object's as the provider records them, others' are the inputs. */
 export function outputsOf(type: string, inputs: Record<string, any>): Record<string, any> {
-    const state = structuredClone(inputs);
-    if (!type.startsWith("kubernetes:")) return state;
-    if ((type === T.deployment || type === T.statefulSet) && state.spec !== undefined) state.spec.replicas ??= 1;
-    return { ...state, __inputs: structuredClone(inputs) };
+    return type.startsWith("kubernetes:") ? liveOutputs(type.split(":").pop()!, inputs) : structuredClone(inputs);
 }
 
 /** A custom resource whose outputs (`state`) follow from its inputs ({@link outputsOf}). */

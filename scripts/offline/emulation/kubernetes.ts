@@ -15,6 +15,18 @@ const CLUSTER_SCOPED = new Set([
  * Services and Ingresses get a load-balancer status; Helm releases report
  * "deployed".
  */
+/**
+ * A Kubernetes object's outputs as the provider records them: the live object
+ * (the API server's defaults filled in: a Deployment or StatefulSet always has
+ * `spec.replicas`, 1 until an HPA sets it) and the checked inputs (auto-name
+ * included) under `__inputs`, which stack policies read.
+ */
+export function liveOutputs(kind: string, checked: Record<string, any>): Record<string, any> {
+    const state = structuredClone(checked);
+    if ((kind === "Deployment" || kind === "StatefulSet") && state.spec !== undefined) state.spec.replicas ??= 1;
+    return { ...state, __inputs: structuredClone(checked) };
+}
+
 export function emulateKubernetes(args: MockResourceArgs, ctx: EmulationContext): Emulated | undefined {
     if (args.type === "pulumi:providers:kubernetes") {
         return { id: `${args.name}-provider`, state: { ...args.inputs } };
@@ -40,15 +52,8 @@ export function emulateKubernetes(args: MockResourceArgs, ctx: EmulationContext)
     if (!CLUSTER_SCOPED.has(kind) && !args.type.includes("/List")) {
         metadata.namespace = metadata.namespace ?? "default";
     }
-    // As the provider records them: the live object (the API server's defaults filled in) and the
-    // checked inputs, auto-name included, under __inputs (stack policies read those).
-    const checked = { ...inputs, metadata: { ...metadata } };
-    metadata.uid = stableHex(32, ctx.stack, args.type, args.name);
-    const state: Record<string, any> = { ...inputs, metadata, __inputs: checked };
-    if ((kind === "Deployment" || kind === "StatefulSet") && state.spec !== undefined && state.spec.replicas === undefined) {
-        // The API server defaults it to 1 (an HPA then sets it), so a live workload always has it.
-        state.spec = { ...state.spec, replicas: 1 };
-    }
+    const state = liveOutputs(kind, { ...inputs, metadata });
+    state.metadata.uid = stableHex(32, ctx.stack, args.type, args.name);
     if (kind === "Service") {
         state.spec = { clusterIP: `10.100.${parseInt(stableHex(2, args.name), 16)}.${parseInt(stableHex(2, args.name, "b"), 16)}`, ...(inputs.spec ?? {}) };
         if (inputs.spec?.type === "LoadBalancer") {
