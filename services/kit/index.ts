@@ -35,6 +35,7 @@ export {
   type RedisClient,
 } from './src/redis.js';
 export { cacheGenerationKey, fillCache, invalidateCache, readCacheTicket, CACHE_GENERATION_TTL_MS, type CacheTicket } from './src/cache.js';
+export { createNearCache, type NearCache, type NearCacheArgs, type NearCacheStats } from './src/near-cache.js';
 export { isPrivateAddress, isPrivateHost } from './src/targets.js';
 export { createAmqp, withHeartbeat, type AmqpArgs, type AmqpClient, type AmqpSetup } from './src/amqp.js';
 export { createHttpServer, HttpError, type HealthCheck, type HttpServerArgs, type ErrorBody } from './src/http.js';

@@ -1,0 +1,291 @@
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { redisRetryDelay, type RedisClient } from './redis.js';
+
+/**
+ * A per-process copy of hot Redis entries that Redis itself keeps honest:
+ * server-assisted client-side caching (Redis 6+ `CLIENT TRACKING`, broadcast
+ * mode).
+ *
+ * For every node whose keys it caches, the near cache keeps one connection of
+ * its own that has asked the node to report every change to a key under
+ * `prefix` (`CLIENT TRACKING ON BCAST PREFIX <prefix> REDIRECT <itself>`) and
+ * listens for the reports (`__redis__:invalidate`). Any write to such a key —
+ * by any replica of any service, a fill, an invalidation, an expiry, a
+ * FLUSHALL — is reported by the node while it runs the write, so every
+ * process drops its copy within a network hop of the write; a copy is never
+ * served after the node has acknowledged a change to it plus that hop.
+ *
+ * What makes that hold:
+ * - An entry is served only while the tracking connection it was read under
+ *   is still the live one (an epoch per connection): a connection that closes
+ *   or stops answering its one-second PING drops every entry of its node at
+ *   once, and nothing is cached for that node until tracking is confirmed
+ *   again. A key whose slot has another master in the client's slot map than
+ *   the one it was read from is not served either.
+ * - A read that an invalidation of its key overtook is not stored (the
+ *   report and the reply travel on different connections): {@link read}
+ *   counts the reads in flight per key and refuses to store any of them once
+ *   the key was invalidated while they were.
+ * - `ttlMs` bounds what no report can cover: slots moved between two masters
+ *   that are both alive (a resharding) while this client's slot map is not
+ *   yet refreshed.
+ *
+ * Values are strings as Redis returned them; `maxEntries` bounds memory
+ * (oldest first out).
+ */
+export interface NearCacheArgs {
+  /** The data client the values are read with (Cluster, or a single node locally). */
+  redis: RedisClient;
+  /** Only keys starting with this are tracked and cached (e.g. `user:`). */
+  prefix: string;
+  /** Entries kept at most (default 10,000); the oldest go first. */
+  maxEntries?: number;
+  /** Longest an entry is served without a new read from Redis (default 5,000 ms). */
+  ttlMs?: number;
+  /** Password of the Redis nodes (`REDIS_PASSWORD`), if any. */
+  password?: string;
+  /** Interval of the tracking connections' liveness PING (default 1,000 ms). */
+  pingIntervalMs?: number;
+  logger: Logger;
+}
+
+export interface NearCacheStats {
+  entries: number;
+  /** Tracking state per node address: `tracking` once Redis confirmed it. */
+  nodes: Record<string, 'tracking' | 'connecting'>;
+}
+
+export interface NearCache {
+  /**
+   * The value of `key`: from this process when it holds a live copy, else
+   * from `fetch` (a read from Redis), whose answer is kept for the next
+   * caller unless it is `null` or an invalidation may have overtaken it.
+   * `source` says where the value came from.
+   */
+  read(key: string, fetch: () => Promise<string | null>): Promise<{ value: string | null; source: 'near' | 'redis' }>;
+  /** Drops this process's copy of `key` (a write here; the other processes hear of it from Redis). */
+  delete(key: string): void;
+  stats(): NearCacheStats;
+  /** Closes the tracking connections and drops every entry. */
+  close(): Promise<void>;
+}
+
+const INVALIDATE_CHANNEL = '__redis__:invalidate';
+
+interface Entry {
+  value: string;
+  node: string;
+  epoch: number;
+  expiresAt: number;
+}
+
+/** One node's tracking connection. `epoch` changes whenever its copies stop being trustworthy. */
+class Tracker {
+  epoch = 0;
+  active = false;
+  private readonly conn: Redis;
+  private readonly ping: NodeJS.Timeout;
+  private pingInFlight = false;
+  private closed = false;
+
+  constructor(
+    readonly address: string,
+    private readonly prefix: string,
+    password: string | undefined,
+    pingIntervalMs: number,
+    private readonly onInvalidate: (tracker: Tracker, keys: Buffer[] | null) => void,
+    private readonly onLost: (tracker: Tracker, why: string) => void,
+    private readonly log: Logger,
+  ) {
+    const separator = address.lastIndexOf(':');
+    this.conn = new Redis({
+      host: address.slice(0, separator),
+      port: Number(address.slice(separator + 1)),
+      password,
+      connectionName: 'noa-near-cache',
+      connectTimeout: 2_000,
+      commandTimeout: 1_000,
+      // Subscriptions are renewed by hand with tracking, on every 'ready'.
+      autoResubscribe: false,
+      // No INFO ready check: it has no timeout, so a connection that opens and never answers would hang
+      // there for good; the tracking commands below time out (commandTimeout) and reconnect instead.
+      enableReadyCheck: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: redisRetryDelay,
+    });
+    this.conn.on('ready', () => void this.track());
+    this.conn.on('close', () => this.lost('tracking connection closed'));
+    this.conn.on('error', (error: Error) => this.log.debug({ node: address, err: { message: error.message } }, 'near cache: tracking connection error'));
+    this.conn.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
+      if (this.active && channel.toString() === INVALIDATE_CHANNEL) this.onInvalidate(this, message);
+    });
+    // A connection that hangs without closing would stop delivering reports: it must answer a PING every interval.
+    this.ping = setInterval(() => {
+      if (!this.active || this.pingInFlight) return;
+      this.pingInFlight = true;
+      this.conn.ping().then(
+        () => (this.pingInFlight = false),
+        (error: Error) => {
+          this.pingInFlight = false;
+          this.lost(`PING failed: ${error.message}`);
+          // Reconnects (retryStrategy); 'ready' tracks again.
+          this.conn.disconnect(true);
+        },
+      );
+    }, pingIntervalMs);
+    this.ping.unref();
+  }
+
+  private async track(): Promise<void> {
+    try {
+      const id = await this.conn.client('ID');
+      await this.conn.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', this.prefix);
+      await this.conn.subscribe(INVALIDATE_CHANNEL);
+      if (this.closed) return;
+      this.epoch++;
+      this.active = true;
+      this.log.info({ node: this.address, prefix: this.prefix }, 'near cache: tracking confirmed; caching this node\'s keys');
+    } catch (error) {
+      this.log.warn({ node: this.address, err: { message: (error as Error).message } }, 'near cache: could not enable tracking; not caching this node\'s keys');
+      if (!this.closed) this.conn.disconnect(true);
+    }
+  }
+
+  private lost(why: string): void {
+    if (!this.active) return;
+    this.active = false;
+    this.epoch++;
+    this.onLost(this, why);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.ping);
+    this.active = false;
+    this.epoch++;
+    this.conn.disconnect();
+  }
+}
+
+export function createNearCache(args: NearCacheArgs): NearCache {
+  const { redis, prefix, logger } = args;
+  const maxEntries = args.maxEntries ?? 10_000;
+  const ttlMs = args.ttlMs ?? 5_000;
+  const pingIntervalMs = args.pingIntervalMs ?? 1_000;
+  if (!prefix) throw new Error('createNearCache: prefix must not be empty (every key would be tracked)');
+  if (!(maxEntries >= 1)) throw new Error(`createNearCache: maxEntries must be at least 1 (got ${maxEntries})`);
+  if (!(ttlMs > 0)) throw new Error(`createNearCache: ttlMs must be positive (got ${ttlMs})`);
+  const log = logger.child({ component: 'near-cache' });
+
+  const entries = new Map<string, Entry>();
+  const trackers = new Map<string, Tracker>();
+  /** Reads in flight per key, and the keys invalidated while some were. */
+  const inFlight = new Map<string, number>();
+  const overtaken = new Set<string>();
+  let closed = false;
+
+  // The data client may prefix its keys (ioredis `keyPrefix`): Redis tracks and reports the full keys.
+  const keyPrefix = (redis.options as { keyPrefix?: string }).keyPrefix ?? '';
+  const single = redis instanceof Cluster ? undefined : `${(redis as Redis).options.host ?? '127.0.0.1'}:${(redis as Redis).options.port ?? 6379}`;
+  /** The address of the master that serves `key` in the client's slot map (undefined before the map is loaded). */
+  const nodeOf = (key: string): string | undefined => single ?? (redis as Cluster).slots[calculateSlot(keyPrefix + key)]?.[0];
+
+  const forget = (key: string) => {
+    entries.delete(key);
+    if (inFlight.has(key)) overtaken.add(key);
+  };
+  const onInvalidate = (tracker: Tracker, keys: Buffer[] | null) => {
+    if (keys === null) {
+      // FLUSHALL/FLUSHDB on the node: everything read from it is void, and so is every read in flight.
+      tracker.epoch++;
+      dropNode(tracker.address);
+      return;
+    }
+    for (const key of keys) {
+      const full = key.toString();
+      if (full.startsWith(keyPrefix)) forget(full.slice(keyPrefix.length));
+    }
+  };
+  const dropNode = (address: string) => {
+    for (const [key, entry] of entries) if (entry.node === address) entries.delete(key);
+  };
+  const onLost = (tracker: Tracker, why: string) => {
+    dropNode(tracker.address);
+    if (!closed) log.warn({ node: tracker.address, reason: why }, 'near cache: tracking lost; dropped this node\'s entries and reading Redis until it is back');
+  };
+  const trackerFor = (address: string): Tracker => {
+    let tracker = trackers.get(address);
+    if (tracker === undefined) {
+      tracker = new Tracker(address, keyPrefix + prefix, args.password, pingIntervalMs, onInvalidate, onLost, log);
+      trackers.set(address, tracker);
+    }
+    return tracker;
+  };
+  if (redis instanceof Cluster) {
+    // A node that left the cluster's map needs no tracking; its entries are already unservable (slot check).
+    redis.on('-node', (node: Redis) => {
+      const address = `${node.options.host}:${node.options.port}`;
+      const tracker = trackers.get(address);
+      if (tracker === undefined) return;
+      trackers.delete(address);
+      tracker.close();
+      dropNode(address);
+    });
+  }
+
+  function lookup(key: string, node: string | undefined): string | undefined {
+    const entry = entries.get(key);
+    if (entry === undefined) return undefined;
+    const tracker = trackers.get(entry.node);
+    if (entry.node !== node || tracker === undefined || !tracker.active || tracker.epoch !== entry.epoch || Date.now() >= entry.expiresAt) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  return {
+    async read(key, fetch) {
+      if (closed || !key.startsWith(prefix)) return { value: await fetch(), source: 'redis' };
+      const node = nodeOf(key);
+      const near = lookup(key, node);
+      if (near !== undefined) return { value: near, source: 'near' };
+      const tracker = node === undefined ? undefined : trackerFor(node);
+      if (tracker === undefined || !tracker.active) return { value: await fetch(), source: 'redis' };
+      // Tracking is live for the node now: any change to the key from here on is reported.
+      const epoch = tracker.epoch;
+      inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+      try {
+        const value = await fetch();
+        if (value !== null && !closed && !overtaken.has(key) && tracker.active && tracker.epoch === epoch && nodeOf(key) === node) {
+          if (entries.size >= maxEntries && !entries.has(key)) entries.delete(entries.keys().next().value!);
+          entries.set(key, { value, node: node!, epoch, expiresAt: Date.now() + ttlMs });
+        }
+        return { value, source: 'redis' };
+      } finally {
+        const left = inFlight.get(key)! - 1;
+        if (left === 0) {
+          inFlight.delete(key);
+          overtaken.delete(key);
+        } else {
+          inFlight.set(key, left);
+        }
+      }
+    },
+    delete: forget,
+    stats() {
+      const nodes: NearCacheStats['nodes'] = {};
+      for (const [address, tracker] of trackers) nodes[address] = tracker.active ? 'tracking' : 'connecting';
+      return { entries: entries.size, nodes };
+    },
+    async close() {
+      closed = true;
+      for (const tracker of trackers.values()) tracker.close();
+      trackers.clear();
+      entries.clear();
+    },
+  };
+}

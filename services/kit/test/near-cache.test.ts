@@ -1,0 +1,295 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { closeRedis, createLogger, createNearCache, createRedis, fillCache, invalidateCache, readCacheTicket, waitForRedis, type NearCache, type RedisClient } from '../index.js';
+import { ensureRedisCluster, REDIS_SINGLE_URL, redisClusterNodes, uniqueSuffix } from '../testing/index.js';
+
+const logger = createLogger('kit-near-cache-test', 'silent');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns true, for at most `ms`. */
+async function eventually(probe: () => Promise<boolean> | boolean, ms = 3_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await probe()) return true;
+    await sleep(10);
+  }
+  return false;
+}
+
+/** Waits until every node the cache has seen confirmed tracking. */
+async function tracking(cache: NearCache): Promise<void> {
+  assert.ok(
+    await eventually(() => {
+      const nodes = Object.values(cache.stats().nodes);
+      return nodes.length > 0 && nodes.every((state) => state === 'tracking');
+    }),
+    `tracking never confirmed: ${JSON.stringify(cache.stats())}`,
+  );
+}
+
+for (const kind of ['cluster', 'single'] as const) {
+  describe(`createNearCache on a ${kind === 'cluster' ? 'Redis Cluster' : 'single Redis'}`, () => {
+    let redis: RedisClient;
+    let other: RedisClient;
+    const caches: NearCache[] = [];
+    let n = 0;
+    const key = () => `user:{${uniqueSuffix()}-${n++}}:profile`;
+    const keyPrefix = `test:kit:near:${uniqueSuffix()}:`;
+    const client = () =>
+      kind === 'cluster' ? createRedis({ clusterNodes: redisClusterNodes, logger, keyPrefix }) : createRedis({ url: REDIS_SINGLE_URL, logger, keyPrefix });
+    const nearCache = (options: { ttlMs?: number; maxEntries?: number; on?: RedisClient } = {}) => {
+      const cache = createNearCache({ redis: options.on ?? redis, prefix: 'user:', logger, ...options });
+      caches.push(cache);
+      return cache;
+    };
+    /** A read through `cache` that counts the trips to Redis in `trips`. */
+    const reader = (cache: NearCache, trips = { count: 0 }, on: RedisClient = redis) => (k: string) =>
+      cache.read(k, () => {
+        trips.count++;
+        return on.get(k);
+      });
+    /** Reads `k` until tracking is confirmed for its node and the value is held here. */
+    async function warm(cache: NearCache, k: string, on: RedisClient = redis) {
+      const read = reader(cache, undefined, on);
+      assert.ok(await eventually(async () => (await read(k)).source === 'near'), `never cached ${k}: ${JSON.stringify(cache.stats())}`);
+    }
+
+    before(async () => {
+      if (kind === 'cluster') await ensureRedisCluster();
+      redis = client();
+      other = client();
+      await Promise.all([waitForRedis(redis), waitForRedis(other)]);
+    });
+    afterEach(async () => {
+      await Promise.all(caches.splice(0).map((cache) => cache.close()));
+    });
+    after(async () => {
+      await closeRedis(redis);
+      await closeRedis(other);
+    });
+
+    it('serves a value it read again from the process, without a trip to Redis, once tracking is confirmed', async () => {
+      const cache = nearCache();
+      const k = key();
+      await redis.set(k, 'v1');
+      const trips = { count: 0 };
+      const read = reader(cache, trips);
+      // The first read asks Redis and starts tracking the key's node; nothing is kept before Redis confirms it.
+      assert.deepEqual(await read(k), { value: 'v1', source: 'redis' });
+      await tracking(cache);
+      assert.deepEqual(await read(k), { value: 'v1', source: 'redis' });
+      const before = trips.count;
+      for (let i = 0; i < 5; i++) assert.deepEqual(await read(k), { value: 'v1', source: 'near' });
+      assert.equal(trips.count, before);
+      assert.equal(cache.stats().entries, 1);
+    });
+
+    it('drops its copy when any other client changes the key, so the next read sees the change', async () => {
+      const cache = nearCache();
+      const k = key();
+      await redis.set(k, 'old');
+      await warm(cache, k);
+      // Another connection (another replica, another service) writes; Redis reports it to the tracking connection.
+      await other.set(k, 'new');
+      assert.ok(await eventually(async () => (await reader(cache)(k)).value === 'new', 1_000), 'the change never reached the near cache');
+      await other.del(k);
+      assert.ok(await eventually(async () => (await reader(cache)(k)).value === null, 1_000), 'the delete never reached the near cache');
+    });
+
+    it('two processes: an invalidation through the kit by one drops the other\'s copy; an expiry in Redis does too', async () => {
+      const second = client();
+      await waitForRedis(second);
+      try {
+        const mine = nearCache();
+        const theirs = nearCache({ on: second });
+        const k = key();
+        await fillCache(redis, k, '{"v":1}', 60, await readCacheTicket(redis, k));
+        await warm(mine, k);
+        await warm(theirs, k, second);
+        // The other replica updates the row and invalidates: this process must stop serving v1.
+        await invalidateCache(second, k);
+        theirs.delete(k);
+        assert.ok(await eventually(async () => (await reader(mine)(k)).value === null, 1_000), 'kept serving an invalidated entry');
+        // An entry Redis expires is reported as well.
+        await redis.set(k, '{"v":2}', 'PX', 150);
+        await warm(mine, k);
+        assert.ok(await eventually(async () => (await reader(mine)(k)).value === null, 2_000), 'kept serving an entry Redis expired');
+      } finally {
+        await closeRedis(second);
+      }
+    });
+
+    it('does not keep a read that a change to its key overtook', async () => {
+      const cache = nearCache();
+      const k = key();
+      await redis.set(k, 'before');
+      await warm(cache, k);
+      cache.delete(k);
+      // A read whose answer left Redis before a write, and reached this process after the write's report.
+      const stale = await cache.read(k, async () => {
+        const value = await redis.get(k);
+        await other.set(k, 'after');
+        await sleep(100);
+        return value;
+      });
+      assert.deepEqual(stale, { value: 'before', source: 'redis' });
+      const trips = { count: 0 };
+      assert.deepEqual(await reader(cache, trips)(k), { value: 'after', source: 'redis' });
+      assert.equal(trips.count, 1, 'the overtaken value was kept');
+    });
+
+    it('a local delete drops the copy at once and keeps a read in flight from storing', async () => {
+      const cache = nearCache();
+      const k = key();
+      await redis.set(k, 'v1');
+      await warm(cache, k);
+      cache.delete(k);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const inFlight = cache.read(k, async () => {
+        const value = await redis.get(k);
+        await gate;
+        return value;
+      });
+      await sleep(20);
+      // This process writes the key (and invalidates in Redis) while the read above is still out.
+      await redis.set(k, 'v2');
+      cache.delete(k);
+      release();
+      assert.deepEqual(await inFlight, { value: 'v1', source: 'redis' });
+      assert.deepEqual(await reader(cache)(k), { value: 'v2', source: 'redis' });
+    });
+
+    it('stops serving a node\'s entries when its tracking connection is killed, misses no write made meanwhile, and resumes', async () => {
+      const cache = nearCache();
+      const k = key();
+      await redis.set(k, 'v1');
+      await warm(cache, k);
+      // Kill the tracking connection on the key's node, then write while this process is not told.
+      const admin = kind === 'cluster' ? nodeClient(redis, k) : new Redis(REDIS_SINGLE_URL);
+      try {
+        const list = (await admin.client('LIST')) as string;
+        const ids = [...list.matchAll(/id=(\d+) [^\n]*name=noa-near-cache/g)].map((match) => match[1]!);
+        assert.ok(ids.length > 0, 'no tracking connection on the node');
+        for (const id of ids) await admin.client('KILL', 'ID', id);
+        await other.set(k, 'v2');
+        assert.deepEqual(await reader(cache)(k), { value: 'v2', source: 'redis' });
+        // Tracking comes back by itself (reconnect), and the key is cached again.
+        await warm(cache, k);
+        assert.equal((await reader(cache)(k)).value, 'v2');
+      } finally {
+        admin.disconnect();
+      }
+    });
+
+    it('serves an entry for ttlMs at most, and keeps maxEntries at most (oldest out)', async () => {
+      const cache = nearCache({ ttlMs: 200, maxEntries: 2 });
+      const [a, b, c] = [key(), key(), key()];
+      await Promise.all([redis.set(a, 'a'), redis.set(b, 'b'), redis.set(c, 'c')]);
+      await warm(cache, a);
+      await sleep(250);
+      assert.equal((await reader(cache)(a)).source, 'redis', 'served past its TTL');
+      await warm(cache, a);
+      await warm(cache, b);
+      await warm(cache, c);
+      assert.equal(cache.stats().entries, 2);
+      const trips = { count: 0 };
+      assert.equal((await reader(cache, trips)(a)).source, 'redis', 'the oldest entry was kept beyond maxEntries');
+      assert.equal(trips.count, 1);
+    });
+
+    it('neither tracks nor keeps keys outside its prefix, nor null answers', async () => {
+      const cache = nearCache();
+      const tracked = key();
+      await redis.set(tracked, 'v');
+      await warm(cache, tracked);
+      const session = `session:{${tracked.slice(6, -9)}}`;
+      await redis.set(session, 's');
+      const trips = { count: 0 };
+      const read = reader(cache, trips);
+      assert.deepEqual(await read(session), { value: 's', source: 'redis' });
+      assert.deepEqual(await read(session), { value: 's', source: 'redis' });
+      const missing = key();
+      assert.deepEqual(await read(missing), { value: null, source: 'redis' });
+      assert.deepEqual(await read(missing), { value: null, source: 'redis' });
+      assert.equal(trips.count, 4);
+    });
+  });
+}
+
+describe('createNearCache: a tracking connection that hangs', () => {
+  it('drops the node\'s entries when its PING goes unanswered, and reads Redis until tracking is back', async () => {
+    const proxy = await stallingProxy(6379);
+    const redis = createRedis({ url: `redis://127.0.0.1:${proxy.port}`, logger, keyPrefix: `test:kit:near:${uniqueSuffix()}:` });
+    const cache = createNearCache({ redis, prefix: 'user:', logger, pingIntervalMs: 100 });
+    try {
+      await waitForRedis(redis);
+      const k = `user:{${uniqueSuffix()}}:profile`;
+      await redis.set(k, 'v1');
+      const read = () => cache.read(k, () => redis.get(k));
+      assert.ok(await eventually(async () => (await read()).source === 'near'));
+      // The tracking connection (the second one through the proxy) stops delivering anything, without
+      // closing, and so does every connection after it: its reconnects open, then never answer.
+      proxy.stallFrom(1);
+      assert.ok(await eventually(() => cache.stats().nodes[`127.0.0.1:${proxy.port}`] === 'connecting', 3_000), 'a hung tracking connection was trusted');
+      await redis.set(k, 'v2');
+      for (let i = 0; i < 3; i++) assert.deepEqual(await read(), { value: 'v2', source: 'redis' });
+      // The network heals: a reconnect gets through, tracking is confirmed again, and so is caching.
+      proxy.resume();
+      assert.ok(await eventually(async () => (await read()).source === 'near', 8_000), `tracking never came back: ${JSON.stringify(cache.stats())}`);
+      assert.equal((await read()).value, 'v2');
+    } finally {
+      await cache.close();
+      await closeRedis(redis);
+      proxy.close();
+    }
+  });
+});
+
+/** A direct connection to the master that holds `key` (with the client's key prefix). */
+function nodeClient(cluster: RedisClient, key: string): Redis {
+  const prefix = (cluster.options as { keyPrefix?: string }).keyPrefix ?? '';
+  const node = (cluster as import('ioredis').Cluster).nodes('master').find((candidate) => {
+    const [host, port] = [candidate.options.host, candidate.options.port];
+    return (cluster as import('ioredis').Cluster).slots[slotOf(prefix + key)]?.[0] === `${host}:${port}`;
+  })!;
+  return new Redis({ host: node.options.host, port: node.options.port });
+}
+
+function slotOf(key: string): number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('cluster-key-slot') as (key: string) => number)(key);
+}
+
+/** A loopback forwarder whose connections from the n-th on (0-based) can be made to stop forwarding without closing. */
+async function stallingProxy(targetPort: number) {
+  const connections: { stalled: boolean; sockets: net.Socket[] }[] = [];
+  let stallNew = false;
+  const server = net.createServer((socket) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    const connection = { stalled: stallNew, sockets: [socket, upstream] };
+    connections.push(connection);
+    socket.on('data', (data) => connection.stalled || upstream.write(data));
+    upstream.on('data', (data) => connection.stalled || socket.write(data));
+    const drop = () => connection.sockets.forEach((s) => s.destroy());
+    socket.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stallFrom(index: number) {
+      for (const connection of connections.slice(index)) connection.stalled = true;
+      stallNew = true;
+    },
+    /** New connections forward again (stalled ones stay stalled). */
+    resume() {
+      stallNew = false;
+    },
+    close() {
+      for (const connection of connections) connection.sockets.forEach((s) => s.destroy());
+      server.close();
+    },
+  };
+}
