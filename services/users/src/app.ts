@@ -8,6 +8,7 @@ import {
   createHttpServer,
   createMetrics,
   type Logger,
+  type NearCache,
   type PgPool,
   type RedisClient,
   type ServiceMetrics,
@@ -30,6 +31,12 @@ export interface UsersDeps {
   readonly jwt: TokenSettings;
   /** Profile cache TTL in seconds (`PROFILE_CACHE_TTL_SECONDS`, default 300). */
   readonly profileCacheTtlSeconds?: number;
+  /**
+   * The process's near cache of profiles kept honest by Redis's change
+   * reports (kit `createNearCache`, prefix `user:`); owned and closed by the
+   * caller. Without it every profile read asks Redis.
+   */
+  readonly nearCache?: NearCache;
   /** Metrics registry (default: a new one for service `users`). */
   readonly metrics?: ServiceMetrics;
   /** scrypt parameters for new hashes (default {@link DEFAULT_SCRYPT}). */
@@ -84,9 +91,10 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
     redis: deps.redis,
     ttlSeconds: deps.profileCacheTtlSeconds ?? 300,
     logger: deps.logger,
+    near: deps.nearCache,
     lookups: new Counter({
       name: 'users_profile_cache_lookups_total',
-      help: 'Profile cache lookups by result (hit, miss, error)',
+      help: 'Profile cache lookups by result (near: served from this process\'s near cache; hit, miss, error: Redis)',
       labelNames: ['result'] as const,
       registers: [metrics.registry],
     }),
@@ -117,7 +125,11 @@ export function buildApp(deps: UsersDeps): FastifyInstance {
     checks: [
       { name: 'postgres', check: () => checkPg(deps.pool) },
       // Redis only caches profiles: users keeps working without it.
-      { name: 'redis', critical: false, check: () => checkRedis(deps.redis) },
+      {
+        name: 'redis',
+        critical: false,
+        check: async () => ({ ...(await checkRedis(deps.redis)), ...(deps.nearCache ? { nearCache: deps.nearCache.stats() } : {}) }),
+      },
     ],
   });
 

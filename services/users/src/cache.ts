@@ -1,4 +1,4 @@
-import { fillCache, invalidateCache, readCacheTicket, type CacheTicket, type Counter, type Logger, type RedisClient } from '@noa/kit';
+import { fillCache, invalidateCache, readCacheTicket, type CacheTicket, type Counter, type Logger, type NearCache, type RedisClient } from '@noa/kit';
 import type { Profile } from './repository.js';
 
 /** `user:{<id>}:profile` — hash-tagged so any future per-user keys share the user's slot. */
@@ -15,14 +15,37 @@ export function profileKey(userId: string): string {
  * since (the kit's `readCacheTicket`/`fillCache`/`invalidateCache`), so an
  * old row is never cached after an update; the TTL bounds how long a missed
  * invalidation (Redis unreachable at that moment) could serve a stale one.
+ *
+ * With `near` (the kit's near cache; `PROFILE_NEAR_CACHE_TTL_MS`), a profile
+ * this process read from Redis is kept here too and served without a trip to
+ * Redis until Redis reports a change to its key (any replica's update or
+ * fill, an expiry) or the near cache's own TTL ends. The updating replica
+ * drops its copy itself before it answers; the others within the time
+ * Redis's report takes to arrive.
  */
 export function createProfileCache(args: {
   redis: RedisClient;
   ttlSeconds: number;
   logger: Logger;
   lookups: Counter<'result'>;
+  near?: NearCache;
 }) {
-  const { redis, ttlSeconds, logger, lookups } = args;
+  const { redis, ttlSeconds, logger, lookups, near } = args;
+  /** The entry as Redis holds it, if it is this user's profile JSON; counts the miss or the bad entry. */
+  const fetchJson = async (userId: string): Promise<string | null> => {
+    const cached = await redis.get(profileKey(userId));
+    if (cached === null) {
+      lookups.inc({ result: 'miss' });
+      return null;
+    }
+    if (!cached.startsWith(`{"id":${JSON.stringify(userId)},`) || !cached.endsWith('}')) {
+      lookups.inc({ result: 'error' });
+      logger.warn({ userId }, 'profile cache entry is not this user\'s profile JSON; reading PostgreSQL');
+      return null;
+    }
+    lookups.inc({ result: 'hit' });
+    return cached;
+  };
   return {
     /**
      * The cached profile of `userId` as stored: the exact JSON `set` wrote
@@ -32,25 +55,16 @@ export function createProfileCache(args: {
      * error and reads as a miss.
      */
     async getJson(userId: string): Promise<string | undefined> {
-      let cached: string | null;
       try {
-        cached = await redis.get(profileKey(userId));
+        if (near === undefined) return (await fetchJson(userId)) ?? undefined;
+        const { value, source } = await near.read(profileKey(userId), () => fetchJson(userId));
+        if (source === 'near') lookups.inc({ result: 'near' });
+        return value ?? undefined;
       } catch (err) {
         lookups.inc({ result: 'error' });
         logger.warn({ err: { message: (err as Error).message } }, 'profile cache read failed; reading PostgreSQL');
         return undefined;
       }
-      if (cached === null) {
-        lookups.inc({ result: 'miss' });
-        return undefined;
-      }
-      if (!cached.startsWith(`{"id":${JSON.stringify(userId)},`) || !cached.endsWith('}')) {
-        lookups.inc({ result: 'error' });
-        logger.warn({ userId }, 'profile cache entry is not this user\'s profile JSON; reading PostgreSQL');
-        return undefined;
-      }
-      lookups.inc({ result: 'hit' });
-      return cached;
     },
     /** The ticket to fill with later; undefined when Redis cannot be asked (then nothing is filled). */
     async ticket(userId: string): Promise<CacheTicket | undefined> {
@@ -71,12 +85,17 @@ export function createProfileCache(args: {
       }
     },
     async invalidate(userId: string): Promise<void> {
+      const key = profileKey(userId);
+      near?.delete(key);
       try {
-        await invalidateCache(redis, profileKey(userId));
+        await invalidateCache(redis, key);
       } catch (err) {
         // The TTL still expires the stale entry.
         logger.warn({ err: { message: (err as Error).message }, userId }, 'profile cache invalidation failed');
       }
+      // Again once Redis has dropped the entry: a read of this process that fetched the old entry in
+      // between is refused or dropped here, rather than when Redis's report of the delete arrives.
+      near?.delete(key);
     },
   };
 }

@@ -3,6 +3,7 @@ import {
   closeRedis,
   createLogger,
   createMetrics,
+  createNearCache,
   createPgPool,
   createRedis,
   loadEnv,
@@ -25,9 +26,22 @@ async function main(): Promise<void> {
   });
   // The cache is optional, so a slow Redis must not block startup for long.
   await waitForRedis(redis, 5_000).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'starting without the profile cache'));
+  // Hot profiles are served from the process until Redis reports a change to them (kit near-cache.ts).
+  const nearCache =
+    env.PROFILE_NEAR_CACHE_TTL_MS > 0
+      ? createNearCache({
+          redis,
+          prefix: 'user:',
+          ttlMs: env.PROFILE_NEAR_CACHE_TTL_MS,
+          maxEntries: env.PROFILE_NEAR_CACHE_MAX_ENTRIES,
+          password: env.REDIS_PASSWORD,
+          logger,
+        })
+      : undefined;
   const app = buildApp({
     pool,
     redis,
+    nearCache,
     logger,
     metrics: createMetrics(service),
     profileCacheTtlSeconds: env.PROFILE_CACHE_TTL_SECONDS,
@@ -38,7 +52,7 @@ async function main(): Promise<void> {
     port: env.PORT,
     logger,
     timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    onShutdown: [() => closeRedis(redis), () => pool.end()],
+    onShutdown: [async () => nearCache?.close(), () => closeRedis(redis), () => pool.end()],
   });
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { closeRedis, Counter, createLogger, createRedis, waitForRedis } from '@noa/kit';
-import { startTcpProxy } from '@noa/kit/testing';
+import { closeRedis, Counter, createLogger, createNearCache, createRedis, redisNodeOf, waitForRedis } from '@noa/kit';
+import { redisClusterNodes, startTcpProxy, uniqueSuffix } from '@noa/kit/testing';
 import { createDecoder, createSigner } from 'fast-jwt';
 import { profileKey } from '../index.js';
 import { createProfileCache } from '../src/cache.js';
@@ -335,6 +335,46 @@ describe('users service', function () {
       const long = await h.app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: { bio: 'x'.repeat(1001) } });
       assert.equal(long.statusCode, 400);
       assert.match(long.json().message, /body\/bio must NOT have more than 1000 characters/);
+    });
+
+    it('two replicas with near caches: hot reads skip Redis, and an update on one is seen by the other', async () => {
+      const logger = createLogger('users-test', 'silent');
+      const keyPrefix = (h.redis.options as { keyPrefix?: string }).keyPrefix;
+      // Two replicas: their own Redis clients (same key prefix) and near caches, one database.
+      const clients = [0, 1].map(() => createRedis({ clusterNodes: redisClusterNodes, logger, keyPrefix }));
+      const nears = clients.map((redis) => createNearCache({ redis, prefix: 'user:', logger }));
+      try {
+        await Promise.all(clients.map((redis) => waitForRedis(redis)));
+        const [a, b] = clients.map((redis, i) => h.build({ redis, nearCache: nears[i] }));
+        const me = (app: typeof a) => app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } });
+        const lookups = async (app: typeof a, result: string) =>
+          Number(new RegExp(`users_profile_cache_lookups_total\\{result="${result}",service="users"\\} (\\d+)`).exec((await app.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
+        const displayName = 'Near ' + uniqueSuffix();
+        assert.equal((await a.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: { displayName } })).statusCode, 200);
+        // Warm both: once tracking is confirmed, reads are served from the process.
+        for (const app of [a, b]) {
+          const deadline = Date.now() + 3_000;
+          while ((await lookups(app, 'near')) === 0 && Date.now() < deadline) assert.equal((await me(app)).json().displayName, displayName);
+          assert.ok((await lookups(app, 'near')) > 0, 'never served from the near cache');
+        }
+        const redisHits = await lookups(b, 'hit');
+        for (let i = 0; i < 5; i++) assert.equal((await me(b)).json().displayName, displayName);
+        assert.equal(await lookups(b, 'hit'), redisHits, 'hot reads still asked Redis');
+        // An update on replica a: a itself answers the new profile at once...
+        const updated = 'Updated ' + uniqueSuffix();
+        assert.equal((await a.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: { displayName: updated } })).statusCode, 200);
+        assert.equal((await me(a)).json().displayName, updated);
+        // ...and b as soon as Redis's report of the invalidation arrives (a network hop; bounded here by 1 s).
+        const deadline = Date.now() + 1_000;
+        let seen = (await me(b)).json().displayName;
+        while (seen !== updated && Date.now() < deadline) seen = (await me(b)).json().displayName;
+        assert.equal(seen, updated, 'replica b kept serving the profile from before the update');
+        const health = (await b.inject({ method: 'GET', url: '/health/ready' })).json();
+        assert.deepEqual(health.checks.redis.nearCache, { entries: 1, nodes: { [redisNodeOf(clients[1]!, profileKey(id))]: 'tracking' } }, JSON.stringify(health));
+      } finally {
+        await Promise.all(nears.map((near) => near.close()));
+        await Promise.all(clients.map((redis) => closeRedis(redis)));
+      }
     });
 
     it('answers 404 for a well-formed id that has no user', async () => {
