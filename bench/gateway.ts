@@ -95,6 +95,8 @@ interface Figures {
   cpuUsPerReq: Record<string, number>;
   /** Share of one CPU the process under test used during the measured run (1 = saturated). */
   busy: number;
+  /** Rate-limit lease round trips to Redis per request (gateway runs only). */
+  leasesPerRequest?: number;
 }
 
 const children: ChildProcess[] = [];
@@ -146,8 +148,8 @@ async function main() {
     const warmupS = round === 1 ? WARMUP_S : 1;
     if (ROUNDS > 1) console.log(`round ${round} of ${ROUNDS}`);
     const a = await measure("a: fastify hello", `${hello.url}/hello`, {}, { hello: hello.child }, "hello", undefined, warmupS);
-    const b = await measure("b: gateway → users /me", `${stack.gatewayUrl}/api/users/me`, headers, stack.processes, "gateway", fromManyClients, warmupS);
-    const c = await measure("c: gateway → stub /me", `${stubbed.url}/api/users/me`, headers, { gateway: stubbed.child, stub: stub.child }, "gateway", fromManyClients, warmupS);
+    const b = await measure("b: gateway → users /me", `${stack.gatewayUrl}/api/users/me`, headers, stack.processes, "gateway", fromManyClients, warmupS, stack.gatewayUrl);
+    const c = await measure("c: gateway → stub /me", `${stubbed.url}/api/users/me`, headers, { gateway: stubbed.child, stub: stub.child }, "gateway", fromManyClients, warmupS, stubbed.url);
     rounds.push({ a, b, c });
   }
   for (const child of [hello.child, stubbed.child, stub.child]) stop(child);
@@ -194,6 +196,7 @@ async function measure(
   underTest: string,
   requests?: { method: "GET"; path: string; headers: Record<string, string> }[],
   warmupS = WARMUP_S,
+  gatewayUrl?: string,
 ): Promise<Figures> {
   // autocannon gives every connection its own iterator over `requests`, each starting at the first
   // and each building every request up front: the 50 connections would walk the client addresses in
@@ -214,21 +217,32 @@ async function measure(
   const pids: Record<string, number[]> = Object.fromEntries(Object.entries(processes).map(([key, child]) => [key, [child.pid!]]));
   pids.autocannon = [process.pid];
   if (OWN_REDIS) pids.redis = redisPids();
+  const leasesBefore = gatewayUrl === undefined ? 0 : await leaseRoundTrips(gatewayUrl);
   const cpuBefore = cpuTimes(pids);
   const startedAt = process.hrtime.bigint();
   const result = await autocannon({ url, headers, setupClient, connections: CONNECTIONS, duration: DURATION_S });
   const elapsedS = Number(process.hrtime.bigint() - startedAt) / 1e9;
   const cpuAfter = cpuTimes(pids);
   const total = result.requests.total;
+  const leasesPerRequest = gatewayUrl === undefined ? undefined : ((await leaseRoundTrips(gatewayUrl)) - leasesBefore) / Math.max(1, total);
   const cpuUsPerReq: Record<string, number> = {};
   for (const key of Object.keys(pids)) cpuUsPerReq[key] = Math.round(((cpuAfter[key] - cpuBefore[key]) * 1e6) / Math.max(1, total));
   // The kernel's share (system time) of the process under test: syscalls and loopback TCP, which no JS change removes.
   const sysShare = Math.round(((cpuAfter[`${underTest}:sys`] - cpuBefore[`${underTest}:sys`]) / Math.max(1e-9, cpuAfter[underTest] - cpuBefore[underTest])) * 100);
   const busy = Math.round(((cpuAfter[underTest] - cpuBefore[underTest]) / elapsedS) * 100) / 100;
-  const figures = { name, reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, cpuUsPerReq, busy };
-  console.log(`${name}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}, CPU µs/req ${JSON.stringify(cpuUsPerReq)}, ${underTest} busy ${Math.round(busy * 100)}% of a CPU (${sysShare}% of it in the kernel)`);
+  const figures = { name, reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors, cpuUsPerReq, busy, leasesPerRequest };
+  const leases = leasesPerRequest === undefined ? "" : `, ${leasesPerRequest.toFixed(3)} rate-limit lease round trips per request`;
+  console.log(`${name}: ${Math.round(figures.reqPerSec)} req/s, p50 ${figures.p50} ms, p99 ${figures.p99} ms, non-2xx ${figures.non2xx}, errors ${figures.errors}, CPU µs/req ${JSON.stringify(cpuUsPerReq)}, ${underTest} busy ${Math.round(busy * 100)}% of a CPU (${sysShare}% of it in the kernel)${leases}`);
   if (figures.non2xx > 0 || figures.errors > 0) console.warn(`WARNING: ${name}: ${figures.non2xx} non-2xx answers and ${figures.errors} errors (throttled or failing): these figures are not those of the full path`);
   return figures;
+}
+
+/** The gateway's count of rate-limit lease round trips to Redis so far (`gateway_rate_limit_api_leases_total`). */
+async function leaseRoundTrips(gatewayUrl: string): Promise<number> {
+  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const match = /^gateway_rate_limit_api_leases_total(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(text);
+  if (!match) throw new Error("the gateway's /metrics has no gateway_rate_limit_api_leases_total");
+  return Number(match[1]);
 }
 
 /** CPU seconds (user + system) each group of processes has used so far, from /proc/<pid>/stat. */
