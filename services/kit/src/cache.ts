@@ -60,10 +60,23 @@ export function cacheGenerationKey(key: string): string {
   return `${key}:gen`;
 }
 
-function commands(redis: RedisClient): CacheCommands {
+/**
+ * Defines the fill and invalidation scripts as commands of `redis`.
+ * `createRedis` does it when it creates a client: defined later, on the
+ * first fill, a command issued in the same event-loop turn could already
+ * have started an auto-pipeline that lacks the new command, and ioredis 5
+ * then rejects the script and throws `results[i] is not iterable` as an
+ * uncaught exception (ioredis#1931, fixed only in later releases).
+ */
+export function defineCacheCommands(redis: RedisClient): void {
   const client = redis as unknown as Partial<CacheCommands>;
   if (typeof client[FILL] !== 'function') redis.defineCommand(FILL, { numberOfKeys: 2, lua: FILL_SCRIPT });
   if (typeof client[INVALIDATE] !== 'function') redis.defineCommand(INVALIDATE, { numberOfKeys: 2, lua: INVALIDATE_SCRIPT });
+}
+
+function commands(redis: RedisClient): CacheCommands {
+  // Clients from createRedis have them already; another client gets them on first use (see above).
+  defineCacheCommands(redis);
   return redis as unknown as CacheCommands;
 }
 

@@ -2,6 +2,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { defineCacheCommands } from './cache.js';
 
 export type RedisClient = Cluster | Redis;
 
@@ -104,6 +105,8 @@ export function createRedis(args: RedisArgs): RedisClient {
   } else {
     client = new Redis(args.url!, nodeOptions);
   }
+  // Before any command can start an auto-pipeline (see defineCacheCommands).
+  defineCacheCommands(client);
   let wasReady = false;
   client.on('ready', () => {
     args.logger.info({ redis: hasNodes ? 'cluster' : 'single' }, wasReady ? 'Redis reconnected' : 'Redis ready');

@@ -23,6 +23,27 @@ for (const kind of ['cluster', 'single'] as const) {
     });
     after(() => closeRedis(redis));
 
+    it('a fresh client runs the first invalidation in the same auto-pipeline as other commands (ioredis#1931)', async () => {
+      const fresh = kind === 'cluster' ? createRedis({ clusterNodes: redisClusterNodes, logger }) : createRedis({ url: REDIS_SINGLE_URL, logger });
+      const uncaught: Error[] = [];
+      const onUncaught = (error: Error) => uncaught.push(error);
+      process.prependListener('uncaughtException', onUncaught);
+      try {
+        await waitForRedis(fresh);
+        const k = `test:kit:cache:${uniqueSuffix()}:{first}:json`;
+        await fresh.set(k, 'x');
+        // One event-loop turn: a plain command opens the node's auto-pipeline, then the first script call joins it.
+        const [before, invalidated, after] = await Promise.allSettled([fresh.exists(k), invalidateCache(fresh, k), fresh.exists(k)]);
+        assert.deepEqual([before.status, invalidated.status, after.status], ['fulfilled', 'fulfilled', 'fulfilled'], JSON.stringify([before, invalidated, after]));
+        await sleep(20);
+        assert.deepEqual(uncaught.map((error) => error.message), []);
+        assert.equal(await fresh.exists(k), 0);
+      } finally {
+        process.off('uncaughtException', onUncaught);
+        await closeRedis(fresh);
+      }
+    });
+
     it('fills an entry with its TTL', async () => {
       const k = key();
       assert.equal(await fillCache(redis, k, '{"v":1}', 60, await readCacheTicket(redis, k)), true);
