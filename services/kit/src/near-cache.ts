@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { redisRetryDelay, type RedisClient } from './redis.js';
 
@@ -18,19 +18,27 @@ import { redisRetryDelay, type RedisClient } from './redis.js';
  * served after the node has acknowledged a change to it plus that hop.
  *
  * What makes that hold:
+ * - Reports and replies on one connection arrive in order, so a PONG proves
+ *   that every report of a write Redis ran before that PING has arrived.
+ *   Each tracking connection PINGs every `pingIntervalMs`, and an entry is
+ *   served only while its node's last PONG answers a PING sent within
+ *   `maxSilenceMs`: a connection that stops delivering (a partition, a hung
+ *   node) stops the serving within that budget, before anything notices it
+ *   is gone; a PING unanswered for a second reconnects it.
  * - An entry is served only while the tracking connection it was read under
  *   is still the live one (an epoch per connection): a connection that closes
- *   or stops answering its one-second PING drops every entry of its node at
- *   once, and nothing is cached for that node until tracking is confirmed
- *   again. A key whose slot has another master in the client's slot map than
- *   the one it was read from is not served either.
+ *   drops every entry of its node at once, and nothing is cached for that
+ *   node until tracking is confirmed again on the new one. A key whose slot
+ *   has another master in the client's slot map than the one it was read
+ *   from is not served either.
  * - A read that an invalidation of its key overtook is not stored (the
  *   report and the reply travel on different connections): {@link read}
  *   counts the reads in flight per key and refuses to store any of them once
  *   the key was invalidated while they were.
- * - `ttlMs` bounds what no report can cover: slots moved between two masters
+ * - `ttlMs` bounds what no report covers: slots moved between two masters
  *   that are both alive (a resharding) while this client's slot map is not
- *   yet refreshed.
+ *   yet refreshed, and a key past its Redis TTL that Redis has not deleted
+ *   yet (Redis reports an expiry when it deletes the key).
  *
  * Values are strings as Redis returned them; `maxEntries` bounds memory
  * (oldest first out).
@@ -44,10 +52,10 @@ export interface NearCacheArgs {
   maxEntries?: number;
   /** Longest an entry is served without a new read from Redis (default 5,000 ms). */
   ttlMs?: number;
-  /** Password of the Redis nodes (`REDIS_PASSWORD`), if any. */
-  password?: string;
-  /** Interval of the tracking connections' liveness PING (default 1,000 ms). */
+  /** Interval of the tracking connections' PING (default 100 ms). */
   pingIntervalMs?: number;
+  /** Entries of a node are served only while its last PONG answers a PING sent within this (default 300 ms). */
+  maxSilenceMs?: number;
   logger: Logger;
 }
 
@@ -81,19 +89,30 @@ interface Entry {
   expiresAt: number;
 }
 
+/** How a tracking connection reaches its node: the data client's own credentials and TLS settings. */
+interface NodeOptions {
+  username?: string;
+  password?: string;
+  tls?: RedisOptions['tls'];
+}
+
 /** One node's tracking connection. `epoch` changes whenever its copies stop being trustworthy. */
 class Tracker {
   epoch = 0;
   active = false;
+  /** When (performance.now()) the PING whose PONG came last was sent: every report of an earlier write has arrived. */
+  confirmedAt = -Infinity;
   private readonly conn: Redis;
   private readonly ping: NodeJS.Timeout;
   private pingInFlight = false;
+  /** Bumped whenever the connection closes: replies to commands sent on an older connection are ignored. */
+  private generation = 0;
   private closed = false;
 
   constructor(
     readonly address: string,
     private readonly prefix: string,
-    password: string | undefined,
+    node: NodeOptions,
     pingIntervalMs: number,
     private readonly onInvalidate: (tracker: Tracker, keys: Buffer[] | null) => void,
     private readonly onLost: (tracker: Tracker, why: string) => void,
@@ -103,54 +122,76 @@ class Tracker {
     this.conn = new Redis({
       host: address.slice(0, separator),
       port: Number(address.slice(separator + 1)),
-      password,
+      username: node.username,
+      password: node.password,
+      tls: node.tls,
       connectionName: 'noa-near-cache',
       connectTimeout: 2_000,
       commandTimeout: 1_000,
-      // Subscriptions are renewed by hand with tracking, on every 'ready'.
+      // Subscriptions and tracking are set up by hand on every 'ready', on that connection only:
+      // a command resent on a new connection would confirm tracking that connection never enabled.
       autoResubscribe: false,
+      autoResendUnfulfilledCommands: false,
       // No INFO ready check: it has no timeout, so a connection that opens and never answers would hang
       // there for good; the tracking commands below time out (commandTimeout) and reconnect instead.
       enableReadyCheck: false,
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      maxRetriesPerRequest: 0,
       retryStrategy: redisRetryDelay,
     });
-    this.conn.on('ready', () => void this.track());
-    this.conn.on('close', () => this.lost('tracking connection closed'));
+    this.conn.on('ready', () => void this.track(this.generation));
+    this.conn.on('close', () => {
+      this.generation++;
+      this.pingInFlight = false;
+      this.lost('tracking connection closed');
+    });
     this.conn.on('error', (error: Error) => this.log.debug({ node: address, err: { message: error.message } }, 'near cache: tracking connection error'));
     this.conn.on('messageBuffer', (channel: Buffer, message: Buffer[] | null) => {
       if (this.active && channel.toString() === INVALIDATE_CHANNEL) this.onInvalidate(this, message);
     });
-    // A connection that hangs without closing would stop delivering reports: it must answer a PING every interval.
-    this.ping = setInterval(() => {
-      if (!this.active || this.pingInFlight) return;
-      this.pingInFlight = true;
-      this.conn.ping().then(
-        () => (this.pingInFlight = false),
-        (error: Error) => {
-          this.pingInFlight = false;
-          this.lost(`PING failed: ${error.message}`);
-          // Reconnects (retryStrategy); 'ready' tracks again.
-          this.conn.disconnect(true);
-        },
-      );
-    }, pingIntervalMs);
+    this.ping = setInterval(() => this.sendPing(), pingIntervalMs);
     this.ping.unref();
   }
 
-  private async track(): Promise<void> {
+  private sendPing(): void {
+    if (!this.active || this.pingInFlight) return;
+    const generation = this.generation;
+    const sentAt = performance.now();
+    this.pingInFlight = true;
+    this.conn.ping().then(
+      () => {
+        if (generation !== this.generation) return;
+        this.pingInFlight = false;
+        this.confirmedAt = sentAt;
+      },
+      (error: Error) => {
+        if (generation !== this.generation) return;
+        this.pingInFlight = false;
+        this.lost(`PING failed: ${error.message}`);
+        // Reconnects (retryStrategy); 'ready' tracks again.
+        if (!this.closed) this.conn.disconnect(true);
+      },
+    );
+  }
+
+  private async track(generation: number): Promise<void> {
+    const current = () => generation === this.generation && !this.closed;
     try {
+      const sentAt = performance.now();
       const id = await this.conn.client('ID');
+      if (!current()) return;
       await this.conn.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', this.prefix);
+      if (!current()) return;
       await this.conn.subscribe(INVALIDATE_CHANNEL);
-      if (this.closed) return;
+      if (!current()) return;
       this.epoch++;
+      this.confirmedAt = sentAt;
       this.active = true;
       this.log.info({ node: this.address, prefix: this.prefix }, 'near cache: tracking confirmed; caching this node\'s keys');
     } catch (error) {
+      if (!current()) return;
       this.log.warn({ node: this.address, err: { message: (error as Error).message } }, 'near cache: could not enable tracking; not caching this node\'s keys');
-      if (!this.closed) this.conn.disconnect(true);
+      this.conn.disconnect(true);
     }
   }
 
@@ -174,8 +215,12 @@ export function createNearCache(args: NearCacheArgs): NearCache {
   const { redis, prefix, logger } = args;
   const maxEntries = args.maxEntries ?? 10_000;
   const ttlMs = args.ttlMs ?? 5_000;
-  const pingIntervalMs = args.pingIntervalMs ?? 1_000;
+  const pingIntervalMs = args.pingIntervalMs ?? 100;
+  const maxSilenceMs = args.maxSilenceMs ?? 300;
   if (!prefix) throw new Error('createNearCache: prefix must not be empty (every key would be tracked)');
+  if (!(pingIntervalMs > 0 && maxSilenceMs > pingIntervalMs)) {
+    throw new Error(`createNearCache: maxSilenceMs (${maxSilenceMs}) must be longer than pingIntervalMs (${pingIntervalMs}), which must be positive`);
+  }
   if (!(maxEntries >= 1)) throw new Error(`createNearCache: maxEntries must be at least 1 (got ${maxEntries})`);
   if (!(ttlMs > 0)) throw new Error(`createNearCache: ttlMs must be positive (got ${ttlMs})`);
   const log = logger.child({ component: 'near-cache' });
@@ -190,6 +235,9 @@ export function createNearCache(args: NearCacheArgs): NearCache {
   // The data client may prefix its keys (ioredis `keyPrefix`): Redis tracks and reports the full keys.
   const keyPrefix = (redis.options as { keyPrefix?: string }).keyPrefix ?? '';
   const single = redis instanceof Cluster ? undefined : `${(redis as Redis).options.host ?? '127.0.0.1'}:${(redis as Redis).options.port ?? 6379}`;
+  // The tracking connections log in and encrypt as the data client's node connections do.
+  const nodeOptions: RedisOptions = (redis instanceof Cluster ? redis.options.redisOptions : redis.options) ?? {};
+  const node: NodeOptions = { username: nodeOptions.username, password: nodeOptions.password, tls: nodeOptions.tls };
   /** The address of the master that serves `key` in the client's slot map (undefined before the map is loaded). */
   const nodeOf = (key: string): string | undefined => single ?? (redis as Cluster).slots[calculateSlot(keyPrefix + key)]?.[0];
 
@@ -219,31 +267,41 @@ export function createNearCache(args: NearCacheArgs): NearCache {
   const trackerFor = (address: string): Tracker => {
     let tracker = trackers.get(address);
     if (tracker === undefined) {
-      tracker = new Tracker(address, keyPrefix + prefix, args.password, pingIntervalMs, onInvalidate, onLost, log);
+      tracker = new Tracker(address, keyPrefix + prefix, node, pingIntervalMs, onInvalidate, onLost, log);
       trackers.set(address, tracker);
     }
     return tracker;
   };
+  const closeTracker = (address: string) => {
+    const tracker = trackers.get(address);
+    if (tracker === undefined) return;
+    trackers.delete(address);
+    tracker.close();
+    dropNode(address);
+  };
+  // A node that left the cluster, or is no longer a master in the slot map (failover), needs no
+  // tracking; its entries are already unservable (the slot check in lookup).
+  const onNodeRemoved = (removed: Redis) => closeTracker(`${removed.options.host}:${removed.options.port}`);
+  const onRefresh = () => {
+    const masters = new Set((redis as Cluster).slots.map((owners) => owners?.[0]));
+    for (const address of [...trackers.keys()]) if (!masters.has(address)) closeTracker(address);
+  };
   if (redis instanceof Cluster) {
-    // A node that left the cluster's map needs no tracking; its entries are already unservable (slot check).
-    redis.on('-node', (node: Redis) => {
-      const address = `${node.options.host}:${node.options.port}`;
-      const tracker = trackers.get(address);
-      if (tracker === undefined) return;
-      trackers.delete(address);
-      tracker.close();
-      dropNode(address);
-    });
+    redis.on('-node', onNodeRemoved);
+    redis.on('refresh', onRefresh);
   }
 
   function lookup(key: string, node: string | undefined): string | undefined {
     const entry = entries.get(key);
     if (entry === undefined) return undefined;
     const tracker = trackers.get(entry.node);
-    if (entry.node !== node || tracker === undefined || !tracker.active || tracker.epoch !== entry.epoch || Date.now() >= entry.expiresAt) {
+    const now = performance.now();
+    if (entry.node !== node || tracker === undefined || !tracker.active || tracker.epoch !== entry.epoch || now >= entry.expiresAt) {
       entries.delete(key);
       return undefined;
     }
+    // Silent for too long: reports may be stuck on the way. Kept, and served again once a PONG catches up.
+    if (now - tracker.confirmedAt > maxSilenceMs) return undefined;
     return entry.value;
   }
 
@@ -262,7 +320,7 @@ export function createNearCache(args: NearCacheArgs): NearCache {
         const value = await fetch();
         if (value !== null && !closed && !overtaken.has(key) && tracker.active && tracker.epoch === epoch && nodeOf(key) === node) {
           if (entries.size >= maxEntries && !entries.has(key)) entries.delete(entries.keys().next().value!);
-          entries.set(key, { value, node: node!, epoch, expiresAt: Date.now() + ttlMs });
+          entries.set(key, { value, node: node!, epoch, expiresAt: performance.now() + ttlMs });
         }
         return { value, source: 'redis' };
       } finally {
@@ -283,6 +341,10 @@ export function createNearCache(args: NearCacheArgs): NearCache {
     },
     async close() {
       closed = true;
+      if (redis instanceof Cluster) {
+        redis.off('-node', onNodeRemoved);
+        redis.off('refresh', onRefresh);
+      }
       for (const tracker of trackers.values()) tracker.close();
       trackers.clear();
       entries.clear();

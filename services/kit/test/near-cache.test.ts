@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { closeRedis, createLogger, createNearCache, createRedis, fillCache, invalidateCache, readCacheTicket, waitForRedis, type NearCache, type RedisClient } from '../index.js';
-import { ensureRedisCluster, REDIS_SINGLE_URL, redisClusterNodes, uniqueSuffix } from '../testing/index.js';
+import { ensureRedisCluster, freePort, REDIS_SINGLE_URL, redisClusterNodes, uniqueSuffix } from '../testing/index.js';
 
 const logger = createLogger('kit-near-cache-test', 'silent');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -114,7 +116,10 @@ for (const kind of ['cluster', 'single'] as const) {
         // An entry Redis expires is reported as well.
         await redis.set(k, '{"v":2}', 'PX', 150);
         await warm(mine, k);
-        assert.ok(await eventually(async () => (await reader(mine)(k)).value === null, 2_000), 'kept serving an entry Redis expired');
+        await sleep(200);
+        // Redis deletes an expired key when it is next touched (or by its background sweep) and reports it then.
+        assert.equal(await other.get(k), null);
+        assert.ok(await eventually(async () => (await reader(mine)(k)).value === null, 1_000), 'kept serving an entry Redis expired');
       } finally {
         await closeRedis(second);
       }
@@ -153,12 +158,14 @@ for (const kind of ['cluster', 'single'] as const) {
         return value;
       });
       await sleep(20);
-      // This process writes the key (and invalidates in Redis) while the read above is still out.
-      await redis.set(k, 'v2');
+      // This process drops the key (as it does around its own writes) while the read above is still
+      // out; Redis is not written, so no report arrives: only the local delete can keep the read out.
       cache.delete(k);
       release();
       assert.deepEqual(await inFlight, { value: 'v1', source: 'redis' });
-      assert.deepEqual(await reader(cache)(k), { value: 'v2', source: 'redis' });
+      const trips = { count: 0 };
+      assert.deepEqual(await reader(cache, trips)(k), { value: 'v1', source: 'redis' });
+      assert.equal(trips.count, 1, 'the read in flight was kept after a local delete');
     });
 
     it('stops serving a node\'s entries when its tracking connection is killed, misses no write made meanwhile, and resumes', async () => {
@@ -182,6 +189,45 @@ for (const kind of ['cluster', 'single'] as const) {
         admin.disconnect();
       }
     });
+
+    if (kind === 'cluster') {
+      it('serves nor keeps an entry whose slot has another master in the slot map, and stops tracking a node that is no master any more', async () => {
+        const cluster = redis as import('ioredis').Cluster;
+        const cache = nearCache();
+        const k = key();
+        await redis.set(k, 'v1');
+        await warm(cache, k);
+        const slot = calculateSlot(keyPrefix + k);
+        const owner = cluster.slots[slot]![0]!;
+        const elsewhere = cluster.nodes('master').map((n) => `${n.options.host}:${n.options.port}`).find((address) => address !== owner)!;
+        const saved = cluster.slots.map((owners) => owners);
+        try {
+          // The slot map now says another master serves the key (a failover or resharding the client learned of).
+          cluster.slots[slot] = [elsewhere];
+          const trips = { count: 0 };
+          assert.deepEqual(await reader(cache, trips)(k), { value: 'v1', source: 'redis' });
+          // A read whose key moved while it was out is not kept either.
+          cluster.slots[slot] = [owner];
+          await cache.read(k, async () => {
+            const value = await redis.get(k);
+            cluster.slots[slot] = [elsewhere];
+            return value;
+          });
+          cluster.slots[slot] = [owner];
+          assert.deepEqual(await reader(cache, trips)(k), { value: 'v1', source: 'redis' });
+          assert.equal(trips.count, 2);
+          // After a slot map refresh in which the node is no master, its tracking connection is closed.
+          for (let s = 0; s < cluster.slots.length; s++) if (cluster.slots[s]?.[0] === owner) cluster.slots[s] = [elsewhere];
+          assert.equal(cache.stats().nodes[owner], 'tracking');
+          cluster.emit('refresh');
+          assert.equal(cache.stats().nodes[owner], undefined, JSON.stringify(cache.stats()));
+        } finally {
+          saved.forEach((owners, s) => (cluster.slots[s] = owners));
+        }
+        // Back in the map: tracked and cached again.
+        await warm(cache, k);
+      });
+    }
 
     it('serves an entry for ttlMs at most, and keeps maxEntries at most (oldest out)', async () => {
       const cache = nearCache({ ttlMs: 200, maxEntries: 2 });
@@ -222,7 +268,7 @@ describe('createNearCache: a tracking connection that hangs', () => {
   it('drops the node\'s entries when its PING goes unanswered, and reads Redis until tracking is back', async () => {
     const proxy = await stallingProxy(6379);
     const redis = createRedis({ url: `redis://127.0.0.1:${proxy.port}`, logger, keyPrefix: `test:kit:near:${uniqueSuffix()}:` });
-    const cache = createNearCache({ redis, prefix: 'user:', logger, pingIntervalMs: 100 });
+    const cache = createNearCache({ redis, prefix: 'user:', logger });
     try {
       await waitForRedis(redis);
       const k = `user:{${uniqueSuffix()}}:profile`;
@@ -232,8 +278,12 @@ describe('createNearCache: a tracking connection that hangs', () => {
       // The tracking connection (the second one through the proxy) stops delivering anything, without
       // closing, and so does every connection after it: its reconnects open, then never answer.
       proxy.stallFrom(1);
-      assert.ok(await eventually(() => cache.stats().nodes[`127.0.0.1:${proxy.port}`] === 'connecting', 3_000), 'a hung tracking connection was trusted');
       await redis.set(k, 'v2');
+      // Its report of the write is stuck: within maxSilenceMs (300 ms) the copy is no longer served,
+      // long before the connection is given up for dead (a PING unanswered for 1 s).
+      await sleep(350);
+      assert.deepEqual(await read(), { value: 'v2', source: 'redis' });
+      assert.ok(await eventually(() => cache.stats().nodes[`127.0.0.1:${proxy.port}`] === 'connecting', 3_000), 'a hung tracking connection was trusted');
       for (let i = 0; i < 3; i++) assert.deepEqual(await read(), { value: 'v2', source: 'redis' });
       // The network heals: a reconnect gets through, tracking is confirmed again, and so is caching.
       proxy.resume();
@@ -247,20 +297,50 @@ describe('createNearCache: a tracking connection that hangs', () => {
   });
 });
 
+describe('createNearCache: a Redis of its own (a password, FLUSHALL)', () => {
+  let server: ChildProcess;
+  let port: number;
+  before(async () => {
+    port = await freePort();
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'near-secret'], { stdio: 'ignore' });
+    const probe = new Redis({ port, password: 'near-secret', lazyConnect: true, retryStrategy: () => 50 });
+    probe.on('error', () => undefined);
+    assert.ok(await eventually(async () => (await probe.ping().catch(() => '')) === 'PONG', 5_000), 'redis-server did not start');
+    probe.disconnect();
+  });
+  after(() => {
+    server?.kill('SIGTERM');
+  });
+
+  it('logs in as the data client does (password in the URL), and drops everything on FLUSHALL', async () => {
+    const redis = createRedis({ url: `redis://:near-secret@127.0.0.1:${port}`, logger });
+    const cache = createNearCache({ redis, prefix: 'user:', logger });
+    try {
+      await waitForRedis(redis);
+      await redis.set('user:{1}:profile', 'one');
+      await redis.set('user:{2}:profile', 'two');
+      const read = (k: string) => cache.read(k, () => redis.get(k));
+      for (const k of ['user:{1}:profile', 'user:{2}:profile']) assert.ok(await eventually(async () => (await read(k)).source === 'near'), `never cached ${k}`);
+      await redis.flushall();
+      assert.ok(await eventually(() => cache.stats().entries === 0, 1_000), 'FLUSHALL left entries behind');
+      assert.deepEqual(await read('user:{1}:profile'), { value: null, source: 'redis' });
+    } finally {
+      await cache.close();
+      await closeRedis(redis);
+    }
+  });
+});
+
 /** A direct connection to the master that holds `key` (with the client's key prefix). */
 function nodeClient(cluster: RedisClient, key: string): Redis {
   const prefix = (cluster.options as { keyPrefix?: string }).keyPrefix ?? '';
   const node = (cluster as import('ioredis').Cluster).nodes('master').find((candidate) => {
     const [host, port] = [candidate.options.host, candidate.options.port];
-    return (cluster as import('ioredis').Cluster).slots[slotOf(prefix + key)]?.[0] === `${host}:${port}`;
+    return (cluster as import('ioredis').Cluster).slots[calculateSlot(prefix + key)]?.[0] === `${host}:${port}`;
   })!;
   return new Redis({ host: node.options.host, port: node.options.port });
 }
 
-function slotOf(key: string): number {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('cluster-key-slot') as (key: string) => number)(key);
-}
 
 /** A loopback forwarder whose connections from the n-th on (0-based) can be made to stop forwarding without closing. */
 async function stallingProxy(targetPort: number) {

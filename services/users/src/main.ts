@@ -34,7 +34,6 @@ async function main(): Promise<void> {
           prefix: 'user:',
           ttlMs: env.PROFILE_NEAR_CACHE_TTL_MS,
           maxEntries: env.PROFILE_NEAR_CACHE_MAX_ENTRIES,
-          password: env.REDIS_PASSWORD,
           logger,
         })
       : undefined;

@@ -377,6 +377,25 @@ describe('users service', function () {
       }
     });
 
+    it('an update drops the near cache\'s copy before Redis drops the entry and again after, before it answers', async () => {
+      const logger = createLogger('users-test', 'silent');
+      const near = createNearCache({ redis: h.redis, prefix: 'user:', logger });
+      // Each local delete asks Redis, on the same connection and so in order with the invalidation,
+      // whether the entry still exists at that point.
+      const seen: Promise<number>[] = [];
+      const spied: typeof near = { ...near, delete: (key) => (seen.push(h.redis.exists(key)), near.delete(key)) };
+      try {
+        const app = h.build({ nearCache: spied });
+        assert.equal((await app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': id } })).statusCode, 200);
+        assert.equal(await h.redis.exists(profileKey(id)), 1);
+        const patched = await app.inject({ method: 'PATCH', url: '/api/users/me', headers: { 'x-user-id': id }, payload: { bio: 'two deletes' } });
+        assert.equal(patched.statusCode, 200);
+        assert.deepEqual(await Promise.all(seen), [1, 0]);
+      } finally {
+        await near.close();
+      }
+    });
+
     it('answers 404 for a well-formed id that has no user', async () => {
       const res = await h.app.inject({ method: 'GET', url: '/api/users/me', headers: { 'x-user-id': '00000000-0000-4000-8000-000000000000' } });
       assert.equal(res.statusCode, 404);
