@@ -8,6 +8,7 @@ import {
   Gauge,
   type AmqpClient,
   type Logger,
+  type NearCache,
   type PgPool,
   type RedisClient,
   type ServiceMetrics,
@@ -31,6 +32,12 @@ export interface WorkflowsDeps {
   readonly metrics?: ServiceMetrics;
   /** How long a cached workflow lives in Redis, in seconds (`WORKFLOW_CACHE_TTL_S`, default 600: seed 003's 10 minutes). */
   readonly cacheTtlSeconds?: number;
+  /**
+   * The process's near cache of workflows kept honest by Redis's change
+   * reports (kit `createNearCache`, prefix `wf:`); owned and closed by the
+   * caller. Without it every cached read asks Redis.
+   */
+  readonly nearCache?: NearCache;
   /** Maximum request body in bytes (default 256 KiB: 100 steps with configs fit). */
   readonly bodyLimit?: number;
   /** Job outbox relay period in ms (`OUTBOX_RELAY_INTERVAL_MS`, default 2000); 0 turns the relay off (tests drive it). */
@@ -59,7 +66,7 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
   const registers = [metrics.registry];
   const cacheLookups = new Counter({
     name: 'workflows_cache_lookups_total',
-    help: 'Workflow cache lookups by result (hit, miss, error, invalidate_error)',
+    help: 'Workflow cache lookups by result (near: served from this process\'s near cache; hit, miss, error: Redis; invalidate_error)',
     labelNames: ['result'] as const,
     registers,
   });
@@ -82,7 +89,11 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
     bodyLimit: deps.bodyLimit ?? 262_144,
     checks: [
       { name: 'postgres', check: () => checkPg(deps.pool) },
-      { name: 'redis', check: () => checkRedis(deps.redis), critical: false },
+      {
+        name: 'redis',
+        check: async () => ({ ...(await checkRedis(deps.redis)), ...(deps.nearCache ? { nearCache: deps.nearCache.stats() } : {}) }),
+        critical: false,
+      },
       { name: 'rabbitmq', check: () => deps.amqp.check(), critical: false },
     ],
   });
@@ -135,7 +146,7 @@ export function buildApp(deps: WorkflowsDeps): { app: FastifyInstance; outbox: J
   }
   void app.register(workflowRoutes, {
     repository: new WorkflowRepository(deps.pool),
-    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 600, deps.logger, cacheLookups),
+    cache: new WorkflowCache(deps.redis, deps.cacheTtlSeconds ?? 600, deps.logger, cacheLookups, deps.nearCache),
     allowPrivateWebhooks: deps.allowPrivateWebhooks ?? false,
     outbox,
   });

@@ -9,6 +9,10 @@ export const workflowsEnv = envSchema(
   z.object({
     /** How long a cached workflow lives in Redis (seconds; seed 003 caches workflows for 10 minutes). */
     WORKFLOW_CACHE_TTL_S: intVar(1, 86_400).default(600),
+    /** How long this process may serve a workflow from its near cache without asking Redis (ms); 0 turns it off. */
+    WORKFLOW_NEAR_CACHE_TTL_MS: intVar(0, 60_000).default(5_000),
+    /** Workflows kept in the near cache at most (the oldest go first). */
+    WORKFLOW_NEAR_CACHE_MAX_ENTRIES: intVar(1, 1_000_000).default(10_000),
     /**
      * How long a write waits for RabbitMQ to confirm its jobs before leaving them to the outbox relay (ms).
      * At most 10 s: the writing request owns its outbox rows for 15 s, and a publish still waiting

@@ -1,4 +1,4 @@
-import { closeRedis, ConfigError, createAmqp, createLogger, createMetrics, createPgPool, createRedis, loadEnv, runService, waitForRedis } from '@noa/kit';
+import { closeRedis, ConfigError, createAmqp, createLogger, createMetrics, createNearCache, createPgPool, createRedis, loadEnv, runService, waitForRedis } from '@noa/kit';
 import { buildApp } from './app';
 import { workflowsEnv } from './config';
 
@@ -11,7 +11,13 @@ async function main(): Promise<void> {
   // The cache is optional, so a slow Redis must not block startup for long.
   await waitForRedis(redis, 5_000).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'starting without the workflow cache'));
   const amqp = createAmqp({ url: env.AMQP_URL, logger, publishTimeoutMs: env.JOB_PUBLISH_TIMEOUT_MS });
+  // Hot workflows are served from the process until Redis reports a change to them (kit near-cache.ts).
+  const nearCache =
+    env.WORKFLOW_NEAR_CACHE_TTL_MS > 0
+      ? createNearCache({ redis, prefix: 'wf:', ttlMs: env.WORKFLOW_NEAR_CACHE_TTL_MS, maxEntries: env.WORKFLOW_NEAR_CACHE_MAX_ENTRIES, logger })
+      : undefined;
   const { app } = buildApp({
+    nearCache,
     pool,
     redis,
     amqp,
@@ -28,7 +34,7 @@ async function main(): Promise<void> {
     logger,
     timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     // The HTTP server has drained first (and the outbox relay stopped with it), so nothing is still publishing.
-    onShutdown: [() => amqp.close(), () => closeRedis(redis), () => pool.end()],
+    onShutdown: [() => amqp.close(), async () => nearCache?.close(), () => closeRedis(redis), () => pool.end()],
   });
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Counter, createAmqp, createLogger, type PgPool, type RedisClient } from '@noa/kit';
+import { closeRedis, Counter, createAmqp, createLogger, createNearCache, createRedis, waitForRedis, type PgPool, type RedisClient } from '@noa/kit';
+import { redisClusterNodes } from '@noa/kit/testing';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../index';
@@ -114,6 +115,50 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
         ['webhook', 'workflow.deleted', 'https://hooks.example.com/u'],
       ],
     );
+  });
+
+  it('two replicas with near caches: hot reads skip Redis, and an update on one is seen by the other', async () => {
+    const logger = createLogger('workflows-test', 'silent');
+    const keyPrefix = (redis.options as { keyPrefix?: string }).keyPrefix;
+    // Two replicas: their own Redis clients (same key prefix) and near caches, one database and broker.
+    const clients = [0, 1].map(() => createRedis({ clusterNodes: redisClusterNodes, logger, keyPrefix }));
+    const nears = clients.map((client) => createNearCache({ redis: client, prefix: 'wf:', logger }));
+    const apps = clients.map((client, i) => buildApp({ pool, redis: client, amqp: harness.amqp, logger, cacheTtlSeconds: 300, outboxRelayIntervalMs: 0, nearCache: nears[i] }).app);
+    try {
+      await Promise.all(clients.map((client) => waitForRedis(client)));
+      const [a, b] = apps as [FastifyInstance, FastifyInstance];
+      const wf = (await create(alice, { name: 'near' })).json();
+      const get = (replica: FastifyInstance) => replica.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) });
+      const lookups = async (replica: FastifyInstance, result: string) =>
+        Number(new RegExp(`workflows_cache_lookups_total\\{result="${result}",service="workflows"\\} (\\d+)`).exec((await replica.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
+      for (const replica of [a, b]) {
+        const deadline = Date.now() + 3_000;
+        while ((await lookups(replica, 'near')) === 0 && Date.now() < deadline) assert.equal((await get(replica)).json().name, 'near');
+        assert.ok((await lookups(replica, 'near')) > 0, 'never served from the near cache');
+      }
+      const redisHits = await lookups(b, 'hit');
+      for (let i = 0; i < 5; i++) assert.equal((await get(b)).json().name, 'near');
+      assert.equal(await lookups(b, 'hit'), redisHits, 'hot reads still asked Redis');
+      // An update on replica a: a answers the new version at once, b as soon as Redis's report arrives.
+      const patched = await a.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { name: 'renamed' } });
+      assert.equal(patched.statusCode, 200);
+      assert.equal((await get(a)).json().name, 'renamed');
+      const deadline = Date.now() + 1_000;
+      let seen = (await get(b)).json().name;
+      while (seen !== 'renamed' && Date.now() < deadline) seen = (await get(b)).json().name;
+      assert.equal(seen, 'renamed', 'replica b kept serving the workflow from before the update');
+      // A delete on b: a stops serving it too.
+      assert.equal((await b.inject({ method: 'DELETE', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 204);
+      assert.equal((await get(b)).statusCode, 404);
+      const until = Date.now() + 1_000;
+      let status = (await get(a)).statusCode;
+      while (status !== 404 && Date.now() < until) status = (await get(a)).statusCode;
+      assert.equal(status, 404, 'replica a kept serving a deleted workflow');
+    } finally {
+      await Promise.all(apps.map((replica) => replica.close()));
+      await Promise.all(nears.map((near) => near.close()));
+      await Promise.all(clients.map((client) => closeRedis(client)));
+    }
   });
 
   it('reads through the Redis Cluster cache and invalidates it on update', async () => {
