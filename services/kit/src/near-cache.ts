@@ -107,6 +107,8 @@ class Tracker {
   private pingInFlight = false;
   /** Bumped whenever the connection closes: replies to commands sent on an older connection are ignored. */
   private generation = 0;
+  /** Tracking set-ups that failed since tracking was last confirmed (sets the reconnect back-off). */
+  private failures = 0;
   private closed = false;
 
   constructor(
@@ -137,7 +139,10 @@ class Tracker {
       enableReadyCheck: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      retryStrategy: redisRetryDelay,
+      // 'ready' resets ioredis' own attempt count on every connect (no ready check), so a node that
+      // accepts connections and refuses tracking (an ACL, a proxy) would be retried every 50 ms:
+      // back off on the failures counted here instead, until tracking is confirmed.
+      retryStrategy: (attempt) => Math.max(redisRetryDelay(attempt), this.failures === 0 ? 0 : Math.min(1_000 * 2 ** (this.failures - 1), 30_000)),
     });
     this.conn.on('ready', () => void this.track(this.generation));
     this.conn.on('close', () => {
@@ -187,10 +192,16 @@ class Tracker {
       this.epoch++;
       this.confirmedAt = sentAt;
       this.active = true;
+      this.failures = 0;
       this.log.info({ node: this.address, prefix: this.prefix }, 'near cache: tracking confirmed; caching this node\'s keys');
     } catch (error) {
       if (!current()) return;
-      this.log.warn({ node: this.address, err: { message: (error as Error).message } }, 'near cache: could not enable tracking; not caching this node\'s keys');
+      this.failures++;
+      // Once per outage at warn level; the retries (backing off to 30 s) at debug.
+      this.log[this.failures === 1 ? 'warn' : 'debug'](
+        { node: this.address, failures: this.failures, err: { message: (error as Error).message } },
+        'near cache: could not enable tracking; not caching this node\'s keys',
+      );
       this.conn.disconnect(true);
     }
   }
@@ -227,9 +238,14 @@ export function createNearCache(args: NearCacheArgs): NearCache {
 
   const entries = new Map<string, Entry>();
   const trackers = new Map<string, Tracker>();
-  /** Reads in flight per key, and the keys invalidated while some were. */
+  /**
+   * Reads in flight per key, and for such keys the sequence number of their
+   * last invalidation: a read may store only if none came after it started
+   * (so a hot key with reads always in flight is cached again at once).
+   */
   const inFlight = new Map<string, number>();
-  const overtaken = new Set<string>();
+  const invalidatedAt = new Map<string, number>();
+  let sequence = 0;
   let closed = false;
 
   // The data client may prefix its keys (ioredis `keyPrefix`): Redis tracks and reports the full keys.
@@ -243,7 +259,7 @@ export function createNearCache(args: NearCacheArgs): NearCache {
 
   const forget = (key: string) => {
     entries.delete(key);
-    if (inFlight.has(key)) overtaken.add(key);
+    if (inFlight.has(key)) invalidatedAt.set(key, ++sequence);
   };
   const onInvalidate = (tracker: Tracker, keys: Buffer[] | null) => {
     if (keys === null) {
@@ -316,9 +332,10 @@ export function createNearCache(args: NearCacheArgs): NearCache {
       // Tracking is live for the node now: any change to the key from here on is reported.
       const epoch = tracker.epoch;
       inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+      const startedAt = ++sequence;
       try {
         const value = await fetch();
-        if (value !== null && !closed && !overtaken.has(key) && tracker.active && tracker.epoch === epoch && nodeOf(key) === node) {
+        if (value !== null && !closed && (invalidatedAt.get(key) ?? 0) < startedAt && tracker.active && tracker.epoch === epoch && nodeOf(key) === node) {
           if (entries.size >= maxEntries && !entries.has(key)) entries.delete(entries.keys().next().value!);
           entries.set(key, { value, node: node!, epoch, expiresAt: performance.now() + ttlMs });
         }
@@ -327,7 +344,7 @@ export function createNearCache(args: NearCacheArgs): NearCache {
         const left = inFlight.get(key)! - 1;
         if (left === 0) {
           inFlight.delete(key);
-          overtaken.delete(key);
+          invalidatedAt.delete(key);
         } else {
           inFlight.set(key, left);
         }

@@ -342,7 +342,8 @@ describe('users service', function () {
       const keyPrefix = (h.redis.options as { keyPrefix?: string }).keyPrefix;
       // Two replicas: their own Redis clients (same key prefix) and near caches, one database.
       const clients = [0, 1].map(() => createRedis({ clusterNodes: redisClusterNodes, logger, keyPrefix }));
-      const nears = clients.map((redis) => createNearCache({ redis, prefix: 'user:', logger }));
+      // A generous silence budget: the test asserts strict near hits, which a starved CI machine could delay.
+      const nears = clients.map((redis) => createNearCache({ redis, prefix: 'user:', logger, maxSilenceMs: 2_000 }));
       try {
         await Promise.all(clients.map((redis) => waitForRedis(redis)));
         const [a, b] = clients.map((redis, i) => h.build({ redis, nearCache: nears[i] }));

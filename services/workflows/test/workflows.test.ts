@@ -122,7 +122,8 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
     const keyPrefix = (redis.options as { keyPrefix?: string }).keyPrefix;
     // Two replicas: their own Redis clients (same key prefix) and near caches, one database and broker.
     const clients = [0, 1].map(() => createRedis({ clusterNodes: redisClusterNodes, logger, keyPrefix }));
-    const nears = clients.map((client) => createNearCache({ redis: client, prefix: 'wf:', logger }));
+    // A generous silence budget: the test asserts strict near hits, which a starved CI machine could delay.
+    const nears = clients.map((client) => createNearCache({ redis: client, prefix: 'wf:', logger, maxSilenceMs: 2_000 }));
     const apps = clients.map((client, i) => buildApp({ pool, redis: client, amqp: harness.amqp, logger, cacheTtlSeconds: 300, outboxRelayIntervalMs: 0, nearCache: nears[i] }).app);
     try {
       await Promise.all(clients.map((client) => waitForRedis(client)));
@@ -158,6 +159,27 @@ describe('workflows API against PostgreSQL, Redis Cluster and RabbitMQ', functio
       await Promise.all(apps.map((replica) => replica.close()));
       await Promise.all(nears.map((near) => near.close()));
       await Promise.all(clients.map((client) => closeRedis(client)));
+    }
+  });
+
+  it('a write drops the near cache\'s copy before Redis drops the entry and again after, before it answers', async () => {
+    const logger = createLogger('workflows-test', 'silent');
+    const near = createNearCache({ redis, prefix: 'wf:', logger });
+    // Each local delete asks Redis, on the same connection and so in order with the invalidation,
+    // whether the entry still exists at that point.
+    const seen: Promise<number>[] = [];
+    const spied: typeof near = { ...near, delete: (key) => (seen.push(redis.exists(key)), near.delete(key)) };
+    const replica = buildApp({ pool, redis, amqp: harness.amqp, logger, cacheTtlSeconds: 300, outboxRelayIntervalMs: 0, nearCache: spied }).app;
+    try {
+      const wf = (await create(alice, { name: 'two deletes' })).json();
+      assert.equal((await replica.inject({ method: 'GET', url: `/api/workflows/${wf.id}`, headers: as(alice) })).statusCode, 200);
+      assert.equal(await redis.exists(WorkflowCache.key(alice, wf.id)), 1);
+      const patched = await replica.inject({ method: 'PATCH', url: `/api/workflows/${wf.id}`, headers: as(alice), payload: { name: 'renamed twice' } });
+      assert.equal(patched.statusCode, 200);
+      assert.deepEqual(await Promise.all(seen), [1, 0]);
+    } finally {
+      await replica.close();
+      await near.close();
     }
   });
 
