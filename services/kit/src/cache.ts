@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { NearCache } from './near-cache.js';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -106,8 +107,20 @@ export async function fillCache(redis: RedisClient, key: string, value: string, 
   return (await commands(redis)[FILL](key, cacheGenerationKey(key), value, ttlSeconds, ticket)) === 1;
 }
 
-/** Deletes `key` and moves its generation on, so no reader that started before can fill it (see the module comment). */
-export async function invalidateCache(redis: RedisClient, key: string): Promise<void> {
+/**
+ * Deletes `key` and moves its generation on, so no reader that started before
+ * can fill it (see the module comment). With `near` (this process's near
+ * cache), its copy is dropped before and again after Redis drops the entry —
+ * also when Redis fails — so a read of this process that fetched the old
+ * entry in between is refused or dropped at once rather than when Redis's
+ * report of the delete arrives: the writer answers its own write.
+ */
+export async function invalidateCache(redis: RedisClient, key: string, near?: Pick<NearCache, 'delete'>): Promise<void> {
   checkKey(key);
-  await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS, String(randomInt(1, 2 ** 48)));
+  near?.delete(key);
+  try {
+    await commands(redis)[INVALIDATE](key, cacheGenerationKey(key), CACHE_GENERATION_TTL_MS, String(randomInt(1, 2 ** 48)));
+  } finally {
+    near?.delete(key);
+  }
 }

@@ -1,7 +1,6 @@
-import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { redisRetryDelay, type RedisClient } from './redis.js';
+import { redisNodeOf, redisRetryDelay, type RedisClient } from './redis.js';
 
 /**
  * A per-process copy of hot Redis entries that Redis itself keeps honest:
@@ -255,7 +254,11 @@ export function createNearCache(args: NearCacheArgs): NearCache {
   const nodeOptions: RedisOptions = (redis instanceof Cluster ? redis.options.redisOptions : redis.options) ?? {};
   const node: NodeOptions = { username: nodeOptions.username, password: nodeOptions.password, tls: nodeOptions.tls };
   /** The address of the master that serves `key` in the client's slot map (undefined before the map is loaded). */
-  const nodeOf = (key: string): string | undefined => single ?? (redis as Cluster).slots[calculateSlot(keyPrefix + key)]?.[0];
+  const nodeOf = (key: string): string | undefined => {
+    if (single !== undefined) return single;
+    const node = redisNodeOf(redis, keyPrefix + key);
+    return node === 'unknown' ? undefined : node;
+  };
 
   const forget = (key: string) => {
     entries.delete(key);

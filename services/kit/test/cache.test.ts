@@ -44,6 +44,15 @@ for (const kind of ['cluster', 'single'] as const) {
       }
     });
 
+    it('with a near cache, drops its copy before Redis drops the entry and again after', async () => {
+      const k = key();
+      await fillCache(redis, k, 'x', 60, await readCacheTicket(redis, k));
+      // Each delete asks Redis, on the same connection and so in order with the invalidation, whether the entry is still there.
+      const seen: Promise<number>[] = [];
+      await invalidateCache(redis, k, { delete: (deleted) => seen.push(redis.exists(deleted)) });
+      assert.deepEqual(await Promise.all(seen), [1, 0]);
+    });
+
     it('fills an entry with its TTL', async () => {
       const k = key();
       assert.equal(await fillCache(redis, k, '{"v":1}', 60, await readCacheTicket(redis, k)), true);

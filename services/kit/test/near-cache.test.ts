@@ -19,6 +19,22 @@ async function eventually(probe: () => Promise<boolean> | boolean, ms = 3_000): 
   return false;
 }
 
+/**
+ * A read of `key` through `cache` whose answer from `redis` is held back until
+ * `release()`: a read that is still out while the test changes things.
+ */
+async function heldRead(cache: NearCache, redis: RedisClient, key: string) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const result = cache.read(key, async () => {
+    const value = await redis.get(key);
+    await gate;
+    return value;
+  });
+  await sleep(20);
+  return { result, release };
+}
+
 /** Waits until every node the cache has seen confirmed tracking. */
 async function tracking(cache: NearCache): Promise<void> {
   assert.ok(
@@ -152,14 +168,7 @@ for (const kind of ['cluster', 'single'] as const) {
       await redis.set(k, 'v1');
       await warm(cache, k);
       cache.delete(k);
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const inFlight = cache.read(k, async () => {
-        const value = await redis.get(k);
-        await gate;
-        return value;
-      });
-      await sleep(20);
+      const { result: inFlight, release } = await heldRead(cache, redis, k);
       // This process drops the key (as it does around its own writes) while the read above is still
       // out; Redis is not written, so no report arrives: only the local delete can keep the read out.
       cache.delete(k);
@@ -176,14 +185,7 @@ for (const kind of ['cluster', 'single'] as const) {
       await redis.set(k, 'v1');
       await warm(cache, k);
       cache.delete(k);
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const older = cache.read(k, async () => {
-        const value = await redis.get(k);
-        await gate;
-        return value;
-      });
-      await sleep(20);
+      const { result: older, release } = await heldRead(cache, redis, k);
       await other.set(k, 'v2');
       cache.delete(k);
       // The older read is still out; reads that start after the change (and after Redis's report of
@@ -350,14 +352,7 @@ describe('createNearCache: a Redis of its own (a password, FLUSHALL)', () => {
       for (const k of ['user:{1}:profile', 'user:{2}:profile']) assert.ok(await eventually(async () => (await read(k)).source === 'near'), `never cached ${k}`);
       cache.delete('user:{2}:profile');
       // A read whose answer left Redis before the flush and arrives after it is not kept either.
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const inFlight = cache.read('user:{2}:profile', async () => {
-        const value = await redis.get('user:{2}:profile');
-        await gate;
-        return value;
-      });
-      await sleep(20);
+      const { result: inFlight, release } = await heldRead(cache, redis, 'user:{2}:profile');
       await redis.flushall();
       assert.ok(await eventually(() => cache.stats().entries === 0, 1_000), 'FLUSHALL left entries behind');
       release();

@@ -86,16 +86,12 @@ export function createProfileCache(args: {
     },
     async invalidate(userId: string): Promise<void> {
       const key = profileKey(userId);
-      near?.delete(key);
       try {
-        await invalidateCache(redis, key);
+        await invalidateCache(redis, key, near);
       } catch (err) {
         // The TTL still expires the stale entry.
         logger.warn({ err: { message: (err as Error).message }, userId }, 'profile cache invalidation failed');
       }
-      // Again once Redis has dropped the entry: a read of this process that fetched the old entry in
-      // between is refused or dropped here, rather than when Redis's report of the delete arrives.
-      near?.delete(key);
     },
   };
 }

@@ -80,15 +80,11 @@ export class WorkflowCache {
    */
   async invalidate(userId: string, id: string): Promise<void> {
     const key = WorkflowCache.key(userId, id);
-    this.near?.delete(key);
     try {
-      await invalidateCache(this.redis, key);
+      await invalidateCache(this.redis, key, this.near);
     } catch (err) {
       this.lookups.inc({ result: 'invalidate_error' });
       this.logger.error({ err, workflowId: id }, 'workflow cache invalidation failed; entry may be stale until its TTL');
     }
-    // Again once Redis has dropped the entry: a read of this process that fetched the old entry in
-    // between is refused or dropped here, rather than when Redis's report of the delete arrives.
-    this.near?.delete(key);
   }
 }
